@@ -1,0 +1,49 @@
+"""celery_docket's Redis-streams engine: knows nothing of Celery.
+
+Add a call now, at a time, or under an idempotency key; perpetual tasks; a worker with
+leases, fencing, a dead-letter stream and no fixed sleeps. Runs on a real Redis or on
+``memory://`` (an in-process fakeredis) with nothing installed.
+"""
+
+from .clock import When
+from .connection import Backend, connect, reset_memory
+from .docket import DEFAULT_QUEUE, Call, Docket
+from .errors import (
+    BrokerFull,
+    BrokerUnavailable,
+    ContentRefused,
+    EngineError,
+    PayloadTooLarge,
+    ResultTimeout,
+    Undeliverable,
+)
+from .messages import Delivery, Execution, Outcome, ResultWrite
+from .native import Perpetual, TaskFailed
+from .worker import Handler, PerpetualSpec, Worker, WorkerSettings
+
+__all__ = [
+    "DEFAULT_QUEUE",
+    "Backend",
+    "BrokerFull",
+    "BrokerUnavailable",
+    "Call",
+    "ContentRefused",
+    "Delivery",
+    "Docket",
+    "EngineError",
+    "Execution",
+    "Handler",
+    "Outcome",
+    "PayloadTooLarge",
+    "Perpetual",
+    "PerpetualSpec",
+    "ResultTimeout",
+    "ResultWrite",
+    "TaskFailed",
+    "Undeliverable",
+    "When",
+    "Worker",
+    "WorkerSettings",
+    "connect",
+    "reset_memory",
+]

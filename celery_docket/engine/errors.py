@@ -1,0 +1,43 @@
+"""The engine's typed errors: each names what went wrong so callers never get a bare redis error."""
+
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class of every engine error."""
+
+
+class PayloadTooLarge(EngineError):
+    """A call's encoded payload exceeds the configured limit; it was not enqueued."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"payload of {size} bytes exceeds the limit of {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class BrokerUnavailable(EngineError):
+    """Redis could not be reached or refused the command; nothing was enqueued."""
+
+
+class BrokerFull(BrokerUnavailable):
+    """Redis is out of memory (``maxmemory`` with ``noeviction``); nothing was enqueued."""
+
+
+class Undeliverable(EngineError):
+    """A delivered message must not run (unknown task, bad payload, bad arguments).
+
+    Raised by a handler; the worker dead-letters the message with this reason and goes on.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ContentRefused(Undeliverable):
+    """A payload's content type is not among the accepted ones (e.g. pickle not opted in)."""
+
+
+class ResultTimeout(EngineError):
+    """Waiting for an execution's result took longer than the caller allowed."""

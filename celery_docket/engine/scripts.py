@@ -1,0 +1,240 @@
+"""The engine's atomic Lua scripts. Each touches the keys of one queue only.
+
+Stream entry fields: ``i`` execution id, ``n`` function name, ``b`` body, ``a`` attempt,
+``k`` '1' when keyed, ``g`` generation of a keyed execution, ``p`` '1' when perpetual.
+Execution record (hash ``run:<id>``): ``s`` state (parked|queued), ``w`` due ms, the same
+fields as the entry, ``m`` stream entry id while queued.
+"""
+
+from __future__ import annotations
+
+_NOW = """
+local _t = redis.call('TIME')
+local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
+"""
+
+# Park an execution record and wake movers when it becomes the earliest due time.
+_PARK = """
+local function park(due, rk, wake, id, w, n, b, a, k, g, p)
+  redis.call('HSET', rk, 's', 'parked', 'w', w, 'i', id, 'n', n, 'b', b, 'a', a, 'k', k, 'g', g, 'p', p)
+  redis.call('HDEL', rk, 'm')
+  redis.call('ZADD', due, w, id)
+  local head = redis.call('ZRANGE', due, 0, 0)
+  if head[1] == id then redis.call('PUBLISH', wake, w) end
+end
+"""
+
+_ENQUEUE = """
+local function enqueue(stream, rk, id, n, b, a, k, g, p)
+  local mid
+  if k == '1' then
+    mid = redis.call('XADD', stream, '*', 'i', id, 'n', n, 'b', b, 'a', a, 'k', k, 'g', g, 'p', p)
+    redis.call('HSET', rk, 's', 'queued', 'm', mid, 'i', id, 'n', n, 'a', a, 'k', k, 'g', g, 'p', p)
+    redis.call('HDEL', rk, 'b', 'w')
+  elseif p == '1' then
+    mid = redis.call('XADD', stream, '*', 'i', id, 'n', n, 'b', b, 'a', a, 'p', p)
+  else
+    mid = redis.call('XADD', stream, '*', 'i', id, 'n', n, 'b', b, 'a', a)
+  end
+  return mid
+end
+"""
+
+ADD = (
+    _NOW
+    + _PARK
+    + _ENQUEUE
+    + """
+-- KEYS: stream, due, run key. ARGV: wake, id, fn, body, when_ms|'', keyed, replace,
+--       attempt, perpetual, group
+local stream, due, rk = KEYS[1], KEYS[2], KEYS[3]
+local wake, id, n, b, w = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local k, replace, a, p, group = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local g = 1
+if k == '1' then
+  local cur = redis.call('HMGET', rk, 's', 'w', 'g', 'm')
+  if cur[1] == 'queued' and cur[4] then
+    local ok, pend = pcall(redis.call, 'XPENDING', stream, group, cur[4], cur[4], 1)
+    local pending = ok and #pend == 1
+    if not pending and #redis.call('XRANGE', stream, cur[4], cur[4]) == 0 then
+      -- orphaned (its message was lost with Redis data or acked early): not live
+      g = tonumber(cur[3] or '0') + 1
+      redis.call('DEL', rk)
+      cur = {false, false, false, false}
+    end
+  end
+  if cur[1] then
+    if replace ~= '1' then
+      return {'exists', cur[1], cur[2] or '', cur[4] or ''}
+    end
+    if cur[1] == 'parked' then
+      redis.call('ZREM', due, id)
+    elseif cur[1] == 'queued' and cur[4] then
+      local ok, pend = pcall(redis.call, 'XPENDING', stream, group, cur[4], cur[4], 1)
+      if not ok or #pend == 0 then redis.call('XDEL', stream, cur[4]) end
+    end
+    g = tonumber(cur[3] or '0') + 1
+  end
+end
+if w == '' or tonumber(w) <= now then
+  local mid = enqueue(stream, rk, id, n, b, a, k, g, p)
+  return {'queued', 'queued', tostring(now), mid}
+end
+park(due, rk, wake, id, w, n, b, a, k, g, p)
+return {'parked', 'parked', w, ''}
+"""
+)
+
+MOVE = (
+    _NOW
+    + _ENQUEUE
+    + """
+-- KEYS: due, stream. ARGV: run key prefix, limit. Moves due executions to the stream.
+local due, stream, prefix, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(ids) do
+  local rk = prefix .. id
+  local r = redis.call('HMGET', rk, 'n', 'b', 'a', 'k', 'g', 'p')
+  if r[1] then
+    enqueue(stream, rk, id, r[1], r[2] or '', r[3] or '1', r[4] or '', r[5] or '1', r[6] or '')
+    if r[4] ~= '1' then redis.call('DEL', rk) end
+  end
+end
+if #ids > 0 then redis.call('ZREM', due, unpack(ids)) end
+local head = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
+return {#ids, head[2] or '-1', now}
+"""
+)
+
+COMPLETE = (
+    _NOW
+    + _PARK
+    + _ENQUEUE
+    + """
+-- KEYS: stream, due, dead. ARGV: group, consumer, run prefix, wake, queue, then per entry
+-- 14 values: msgid, id, keyed, gen, action (ack|again|dead), when_ms, body, attempt, fn,
+-- reason, result_key, result_value, result_ttl_ms (0: no expiry), fence. Returns 1
+-- (committed) or 0 (stale) per entry: with fence '1', a runner that lost its lease (the
+-- entry is no longer pending under its name) cannot commit a second outcome.
+local stream, due, dead = KEYS[1], KEYS[2], KEYS[3]
+local group, consumer, prefix, wake, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local out = {}
+local j = 6
+while j + 13 <= #ARGV do
+  local mid, id, k, g = ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3]
+  local action, w, b, a = ARGV[j+4], ARGV[j+5], ARGV[j+6], ARGV[j+7]
+  local n, reason, rkey, rval, rttl = ARGV[j+8], ARGV[j+9], ARGV[j+10], ARGV[j+11], ARGV[j+12]
+  local fence = ARGV[j+13]
+  j = j + 14
+  local ok = true
+  if fence == '1' then
+    local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
+    ok = (#pend == 1 and pend[1][2] == consumer)
+  end
+  if ok then
+    if rkey ~= '' then
+      if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
+      redis.call('PUBLISH', rkey, rval)
+    end
+    local rk = prefix .. id
+    local live = true
+    if k == '1' then
+      local cur = redis.call('HGET', rk, 'g')
+      live = (cur == g)
+    end
+    if action == 'again' then
+      if live then
+        local p = ''
+        if k == '1' then p = redis.call('HGET', rk, 'p') or '' end
+        if w == '' or tonumber(w) <= now then
+          enqueue(stream, rk, id, n, b, a, k, g, p)
+        else
+          park(due, rk, wake, id, w, n, b, a, k, g, p)
+        end
+      end
+    else
+      if action == 'dead' then
+        redis.call('XADD', dead, 'MAXLEN', '~', 100000, '*', 'i', id, 'n', n, 'b', b, 'a', a,
+          'k', k, 'g', g, 'q', queue, 'r', reason, 'm', mid, 't', now)
+      end
+      if k == '1' and live then redis.call('DEL', rk) end
+    end
+    redis.call('XACK', stream, group, mid)
+    redis.call('XDEL', stream, mid)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"""
+)
+
+RENEW = """
+-- KEYS: stream. ARGV: group, consumer, msgids... Resets the idle time of entries this
+-- consumer still owns; returns the ids it no longer owns (its lease was lost).
+local stream, group, consumer = KEYS[1], ARGV[1], ARGV[2]
+local lost = {}
+for j = 3, #ARGV do
+  local mid = ARGV[j]
+  local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
+  if #pend == 1 and pend[1][2] == consumer then
+    redis.call('XCLAIM', stream, group, consumer, 0, mid, 'JUSTID')
+  else
+    lost[#lost + 1] = mid
+  end
+end
+return lost
+"""
+
+HANDBACK = """
+-- KEYS: stream. ARGV: group, consumer, run prefix, msgids... Re-adds entries this consumer
+-- read but never started, so other workers take them at once instead of after a lease.
+local stream, group, consumer, prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local n = 0
+for j = 4, #ARGV do
+  local mid = ARGV[j]
+  local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
+  if #pend == 1 and pend[1][2] == consumer then
+    local e = redis.call('XRANGE', stream, mid, mid)
+    if #e == 1 then
+      local fields = e[1][2]
+      local nid = redis.call('XADD', stream, '*', unpack(fields))
+      for f = 1, #fields, 2 do
+        if fields[f] == 'k' and fields[f+1] == '1' then
+          for h = 1, #fields, 2 do
+            if fields[h] == 'i' then redis.call('HSET', prefix .. fields[h+1], 'm', nid) end
+          end
+        end
+      end
+    end
+    redis.call('XACK', stream, group, mid)
+    redis.call('XDEL', stream, mid)
+    n = n + 1
+  end
+end
+return n
+"""
+
+CANCEL = """
+-- KEYS: stream, due, run key. ARGV: group, id. Removes parked or not-yet-delivered work.
+-- Returns the state it found: parked, queued, running or missing.
+local stream, due, rk, group, id = KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2]
+local cur = redis.call('HMGET', rk, 's', 'm')
+if not cur[1] then return 'missing' end
+if cur[1] == 'parked' then
+  redis.call('ZREM', due, id)
+  redis.call('DEL', rk)
+  return 'parked'
+end
+if cur[2] then
+  local ok, pend = pcall(redis.call, 'XPENDING', stream, group, cur[2], cur[2], 1)
+  if ok and #pend == 1 then
+    redis.call('DEL', rk)
+    return 'running'
+  end
+  redis.call('XDEL', stream, cur[2])
+end
+redis.call('DEL', rk)
+return 'queued'
+"""
