@@ -1,0 +1,28 @@
+"""celery_docket: Celery's API on a Redis-streams engine.
+
+Swap ``from celery import Celery`` for ``from celery_docket import Celery`` and run
+``celery-docket -A proj worker``.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._state import current_app, current_task  # noqa: E402
+from .app import Celery, Task, shared_task  # noqa: E402
+from .canvas import Signature, chain, group, maybe_signature, signature, subtask  # noqa: E402
+
+__all__ = [
+    "Celery",
+    "Signature",
+    "Task",
+    "__version__",
+    "chain",
+    "current_app",
+    "current_task",
+    "group",
+    "maybe_signature",
+    "shared_task",
+    "signature",
+    "subtask",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 if TYPE_CHECKING:
+    from .prefork import Supervisor
     from .worker import Worker
 
 from . import codec
@@ -255,6 +257,28 @@ class Docket:
         ]
         return Worker(
             self, handler, WorkerSettings(queues=queues, **settings), perpetuals=perpetuals
+        )
+
+    def prefork(
+        self, processes: int, *, time_limit: float | None = None, **settings: Any
+    ) -> Supervisor:
+        """A prefork pool of ``processes`` solo children for the registered functions."""
+        from .prefork import Supervisor
+
+        if self.backend.is_memory:
+            raise ValueError("memory:// lives in one process; use pool='threads' or 'solo'")
+        node = settings.pop("name", None) or f"docket@{socket.gethostname()}"
+
+        def make_worker(slot: int, start: Any, end: Any) -> Worker:
+            worker = self.worker(pool="solo", name=f"{node}-{slot}", **settings)
+            worker._on_task_start, worker._on_task_end = start, end
+            return worker
+
+        return Supervisor(
+            make_worker,
+            processes,
+            make_docket=lambda: Docket(self.url, prefix=self.prefix),
+            time_limit=lambda _d: time_limit,
         )
 
     # -- control ---------------------------------------------------------------------------

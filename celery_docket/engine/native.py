@@ -76,10 +76,14 @@ class Registry:
         name = fn if isinstance(fn, str) else function_name(fn)
         entry = self.functions.get(name)
         if entry is None:
-            if isinstance(fn, str):
-                raise KeyError(f"no function registered under {name!r}")
+            if isinstance(fn, str):  # send by name: the producer need not have the code
+                return Registered(_not_here, name, "default")
             entry = self.register(fn)
         return entry
+
+
+def _not_here(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("this function is only known to the workers")
 
 
 def encode_call(args: tuple[Any, ...], kwargs: dict[str, Any], content_type: str) -> bytes:
@@ -128,6 +132,9 @@ def make_handler(
 
     def handle(d: Delivery) -> Any:
         entry, args, kwargs = prepare(d)
+        if d.fate is not None:  # a supervisor killed the previous runner: report, do not rerun
+            killed = {"error": {"type": "TimeLimitExceeded", "message": d.fate, "traceback": ""}}
+            return finish(d, entry, killed)
         if inspect.iscoroutinefunction(entry.function):
 
             async def run_async() -> Outcome:

@@ -100,6 +100,8 @@ class Worker:
         perpetuals: Iterable[PerpetualSpec] = (),
         acks_early: Callable[[Delivery], bool] | None = None,
         on_started: Callable[[Worker], None] | None = None,
+        on_task_start: Callable[[Delivery], None] | None = None,
+        on_task_end: Callable[[Delivery], None] | None = None,
     ) -> None:
         self.docket = docket
         self.handler = handler
@@ -107,6 +109,8 @@ class Worker:
         self.perpetuals = list(perpetuals)
         self._acks_early = acks_early
         self._on_started = on_started
+        self._on_task_start = on_task_start
+        self._on_task_end = on_task_end
         base = self.settings.name or f"docket@{socket.gethostname()}"
         self.node = base
         self.consumer = f"{base}:{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -394,6 +398,8 @@ class Worker:
                 f"{self.settings.max_deliveries}); the runner died or stalled each time"
             )
         try:
+            if self._on_task_start is not None:
+                self._on_task_start(d)
             result = self.handler(d)
             if inspect.isawaitable(result):
                 result = self._await(result)
@@ -409,6 +415,8 @@ class Worker:
             return Outcome.dead(f"handler crashed: {exc!r}")
         finally:
             self.processed += 1
+            if self._on_task_end is not None:
+                self._on_task_end(d)
 
     def _await(self, awaitable: Awaitable[Outcome]) -> Outcome:
         """Coroutine handlers run on the worker's own event loop thread."""
@@ -476,7 +484,12 @@ class Worker:
                 args += _outcome_args(d, o, fence=d.message_id not in early)
             pipe.script(self._complete, [k.stream, k.due, k.dead], args)
             order.append(items)
-        replies = pipe.execute()
+        fated = [d for d, _o in done if d.fate is not None]
+        for d in fated:
+            pipe.command(
+                "hdel", (self.keys.get(d.queue) or self.docket.keys(d.queue)).fates, d.message_id
+            )
+        replies = pipe.execute()[: len(order)]
         with self._inflight_lock:
             for d, _o in done:
                 self._inflight.pop(d.message_id, None)

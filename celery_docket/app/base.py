@@ -1,0 +1,662 @@
+"""The ``Celery`` application: configuration, task registry, publishing, results."""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import logging
+import re
+import socket
+import threading
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import _state, protocol, signals, states
+from ..config import Settings
+from ..engine import Call, Docket, PayloadTooLarge
+from ..engine.connection import connect
+from ..engine.results import ResultStore
+from ..exceptions import NotRegistered
+from .task import Task
+
+log = logging.getLogger("celery_docket.app")
+
+RESULT_PREFIX = "celery-task-meta-"
+
+
+class TaskRegistry(dict[str, Task]):
+    """Tasks by name; a missing name raises Celery's ``NotRegistered``."""
+
+    def __missing__(self, key: str) -> Task:
+        raise NotRegistered(key)
+
+    def register(self, task: Task) -> None:
+        self[task.name] = task
+
+    def unregister(self, name: str) -> None:
+        self.pop(name, None)
+
+
+def gen_task_name(app: Celery, name: str, module: str) -> str:
+    """Celery's naming: ``module.function``; ``__main__`` becomes the app's main name."""
+    if module == "__main__" and app.main:
+        module = app.main
+    return f"{module}.{name}"
+
+
+class Signal:
+    """``app.on_after_configure`` & co.: connect with ``.connect`` as in Celery."""
+
+
+class Celery:
+    """A Celery application whose broker is the celery_docket engine."""
+
+    Task = Task
+
+    def __init__(
+        self,
+        main: str | None = None,
+        loader: Any = None,
+        backend: str | None = None,
+        amqp: Any = None,
+        events: Any = None,
+        log: Any = None,
+        control: Any = None,
+        set_as_current: bool = True,
+        tasks: Any = None,
+        broker: str | None = None,
+        include: list[str] | tuple[str, ...] | None = None,
+        changes: dict[str, Any] | None = None,
+        config_source: Any = None,
+        fixups: Any = None,
+        task_cls: type[Task] | str | None = None,
+        autofinalize: bool = True,
+        namespace: str | None = None,
+        strict_typing: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.main = main
+        self.conf = Settings(namespace=namespace)
+        if changes:
+            self.conf.update(changes)
+        if broker:
+            self.conf["broker_url"] = broker
+        if backend:
+            self.conf["result_backend"] = backend
+        if include:
+            self.conf["include"] = tuple(include)
+        for key, value in kwargs.items():
+            self.conf[key] = value
+        if config_source is not None:
+            self.config_from_object(config_source)
+        if isinstance(task_cls, str):
+            module, _, attr = task_cls.replace(":", ".").rpartition(".")
+            task_cls = getattr(importlib.import_module(module), attr)
+        self.task_cls: type[Task] = task_cls or Task  # type: ignore[assignment]
+        self._tasks = TaskRegistry()
+        self._pending: list[tuple[Callable[..., Any], dict[str, Any]]] = []
+        self.finalized = False
+        self.autofinalize = autofinalize
+        self.strict_typing = strict_typing
+        self._lock = threading.RLock()
+        self._docket: Docket | None = None
+        self._results: ResultStore | None = None
+        self._autodiscover: list[tuple[Any, str, bool]] = []
+        self._periodic: list[tuple[Any, Any, dict[str, Any]]] = []
+        from ..signals import Signal as CelerySignal
+
+        self.on_configure = CelerySignal(name="app.on_configure")
+        self.on_after_configure = CelerySignal(name="app.on_after_configure")
+        self.on_after_finalize = CelerySignal(name="app.on_after_finalize")
+        self.on_after_fork = CelerySignal(name="app.on_after_fork")
+        self._configured = False
+        _state.register_app(self)
+        if set_as_current:
+            _state.set_default_app(self)
+            _state._set_current_app(self)
+
+    def __repr__(self) -> str:
+        return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Celery apps are not sent between processes by celery_docket")
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def config_from_object(
+        self, obj: Any, silent: bool = False, force: bool = False, namespace: str | None = None
+    ) -> None:
+        self.conf.config_from_object(obj, silent=silent, force=force, namespace=namespace)
+        self._reset_connections()
+
+    def config_from_envvar(
+        self, variable_name: str, silent: bool = False, force: bool = False
+    ) -> None:
+        self.conf.config_from_envvar(variable_name, silent=silent, force=force)
+        self._reset_connections()
+
+    def config_from_cmdline(self, argv: list[str], namespace: str = "celery") -> None:
+        for item in argv:
+            key, _, value = item.partition("=")
+            self.conf[key] = value
+
+    def _reset_connections(self) -> None:
+        self._docket = None
+        self._results = None
+
+    def _ensure_configured(self) -> None:
+        if not self._configured:
+            self._configured = True
+            self.on_configure.send(sender=self)
+            self.on_after_configure.send(sender=self, source=self.conf)
+
+    def set_current(self) -> None:
+        _state._set_current_app(self)
+
+    def set_default(self) -> None:
+        _state.set_default_app(self)
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> TaskRegistry:
+        self.finalize(auto=True)
+        return self._tasks
+
+    def finalize(self, auto: bool = False) -> None:
+        with self._lock:
+            if self.finalized:
+                return
+            if auto and not self.autofinalize:
+                raise RuntimeError("Contract breach: app not finalized")
+            self.finalized = True
+            for callback in _state.app_finalizers():
+                callback(self)
+            pending, self._pending = self._pending, []
+            for fun, opts in pending:
+                self._task_from_fun(fun, **opts)
+            self._ensure_configured()
+            self.on_after_finalize.send(sender=self)
+
+    def task(self, *args: Any, **opts: Any) -> Any:
+        """``@app.task``, ``@app.task()`` and ``@app.task(name=..., bind=True, ...)``."""
+        if opts.get("shared", True) is False:
+            opts.pop("shared")
+
+        def decorate(fun: Callable[..., Any]) -> Any:
+            opts.pop("shared", None)
+            if self.finalized or opts.get("_force_evaluate"):
+                return self._task_from_fun(fun, **opts)
+            with self._lock:
+                task = self._task_from_fun(fun, **opts)
+            return task
+
+        if len(args) == 1 and callable(args[0]) and not opts:
+            return decorate(args[0])
+        if args:
+            raise TypeError("app.task() takes keyword options only")
+        return decorate
+
+    def _task_from_fun(
+        self,
+        fun: Callable[..., Any],
+        name: str | None = None,
+        base: Any = None,
+        bind: bool = False,
+        **options: Any,
+    ) -> Task:
+        name = name or gen_task_name(self, fun.__name__, fun.__module__)
+        base = base or self.task_cls
+        if name in self._tasks and getattr(self._tasks[name], "__wrapped__", None) is fun:
+            return self._tasks[name]
+        options.pop("_force_evaluate", None)
+        namespace = {
+            "app": self,
+            "name": name,
+            "run": fun if bind else staticmethod(fun),
+            "_decorated": True,
+            "__doc__": fun.__doc__,
+            "__module__": fun.__module__,
+            "__qualname__": getattr(fun, "__qualname__", fun.__name__),
+            "__wrapped__": fun,
+            "__header__": None,
+            "_bound": bind,
+            **options,
+        }
+        task_type = type(fun.__name__, (base,), namespace)
+        task: Task = task_type()
+        self._tasks[name] = task
+        if not getattr(base, "typing", True) or not self.strict_typing:
+            task.typing = False
+        return task
+
+    def register_task(self, task: Any, **options: Any) -> Task:
+        if isinstance(task, type):
+            task = task()
+        if task.name is None:
+            task.name = gen_task_name(self, type(task).__name__, type(task).__module__)
+        task.app = self
+        self._tasks[task.name] = task
+        return task
+
+    # -- discovery --------------------------------------------------------------------------
+
+    def loader_import_modules(self) -> None:
+        """Import ``imports`` and ``include`` (the worker does this at start)."""
+        for module in list(self.conf.get("imports") or ()) + list(self.conf.get("include") or ()):
+            importlib.import_module(module)
+        signals.import_modules.send(sender=self)
+        self.run_autodiscovery()
+
+    def autodiscover_tasks(
+        self, packages: Any = None, related_name: str = "tasks", force: bool = False
+    ) -> None:
+        self._autodiscover.append((packages, related_name, force))
+        if force:
+            self.run_autodiscovery()
+
+    def run_autodiscovery(self) -> None:
+        pending, self._autodiscover = self._autodiscover, []
+        for packages, related_name, _force in pending:
+            if packages is None:
+                packages = self._django_apps()
+            elif callable(packages):
+                packages = packages()
+            for package in packages or ():
+                try:
+                    importlib.import_module(f"{package}.{related_name}")
+                except ModuleNotFoundError as exc:
+                    if exc.name not in (f"{package}.{related_name}", package):
+                        raise
+
+    @staticmethod
+    def _django_apps() -> list[str]:
+        try:
+            from django.apps import apps  # type: ignore[import-not-found]
+        except ImportError:
+            return []
+        return [config.name for config in apps.get_app_configs()]
+
+    # -- engine ---------------------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        url = self.conf.broker_url or "memory://"
+        return str(url)
+
+    @property
+    def docket(self) -> Docket:
+        """The engine client for the broker (created on first use)."""
+        if self._docket is None:
+            with self._lock:
+                if self._docket is None:
+                    url = self.broker_url
+                    if url.startswith(("amqp", "pyamqp", "sqs", "librabbitmq")):
+                        raise ValueError(
+                            f"celery_docket runs on Redis or memory://, not {url.split(':')[0]}://"
+                        )
+                    self._docket = Docket(
+                        url,
+                        prefix=self.conf.get("docket_key_prefix") or "cd",
+                        result_prefix=RESULT_PREFIX,
+                        max_payload_bytes=int(self.conf.get("docket_max_payload_bytes")),
+                        max_connections=int(self.conf.get("redis_max_connections") or 32),
+                    )
+        return self._docket
+
+    @property
+    def results(self) -> ResultStore:
+        """Celery's Redis result layout, on the result backend (default: the broker)."""
+        if self._results is None:
+            backend = self.conf.result_backend
+            if (
+                not backend
+                or str(backend) == self.broker_url
+                or str(backend).startswith(("memory", "cache+memory", "rpc"))
+                and self.broker_url.startswith("memory")
+            ):
+                self._results = self.docket.results
+            elif str(backend).startswith(("redis", "rediss", "unix")):
+                self._results = ResultStore(connect(str(backend)), RESULT_PREFIX)
+            else:
+                warnings.warn(
+                    f"result_backend {backend!r} is not supported; results go to the broker",
+                    UserWarning,
+                    stacklevel=2,
+                )
+                self._results = self.docket.results
+        return self._results
+
+    @property
+    def backend(self) -> Any:
+        from ..result import Backend
+
+        return Backend(self)
+
+    def result_ttl_ms(self) -> int:
+        expires = self.conf.get("result_expires")
+        if expires is None:
+            return 0
+        if isinstance(expires, timedelta):
+            return int(expires.total_seconds() * 1000)
+        return int(float(expires) * 1000)
+
+    def hostname_for_eager(self) -> str:
+        return f"gen@{socket.gethostname()}"
+
+    # -- routing ----------------------------------------------------------------------------
+
+    def route(self, name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any) -> str:
+        """Queue for a call: explicit option > task attribute > task_routes > default."""
+        queue = options.get("queue")
+        if queue:
+            return str(getattr(queue, "name", queue))
+        routes = self.conf.get("task_routes")
+        if routes:
+            found = self._lookup_route(routes, name, args, kwargs, options, task)
+            if found:
+                return found
+        return str(self.conf.get("task_default_queue") or "celery")
+
+    def _lookup_route(
+        self, routes: Any, name: str, args: Any, kwargs: Any, options: dict[str, Any], task: Any
+    ) -> str | None:
+        if isinstance(routes, (dict, str)) or callable(routes):
+            routes = [routes]
+        for router in routes:
+            if isinstance(router, str):
+                module, _, attr = router.replace(":", ".").rpartition(".")
+                router = getattr(importlib.import_module(module), attr)
+            if isinstance(router, dict):
+                for pattern, dest in router.items():
+                    hit = pattern == name
+                    if not hit and isinstance(pattern, re.Pattern):
+                        hit = bool(pattern.match(name))
+                    elif not hit and isinstance(pattern, str) and any(c in pattern for c in "*?["):
+                        hit = fnmatch.fnmatchcase(name, pattern)
+                    if hit:
+                        return _queue_of(dest)
+            elif callable(router):
+                try:
+                    dest = router(name, args, kwargs, options, task=task)
+                except TypeError:
+                    dest = router(name, args, kwargs, options)
+                if dest:
+                    return _queue_of(dest)
+        return None
+
+    # -- publishing -------------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: Any = None,
+        kwargs: Any = None,
+        countdown: float | None = None,
+        eta: datetime | None = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        connection: Any = None,
+        router: Any = None,
+        result_cls: Any = None,
+        expires: Any = None,
+        publisher: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        add_to_parent: bool = True,
+        group_id: str | None = None,
+        group_index: int | None = None,
+        retries: int = 0,
+        chord: Any = None,
+        reply_to: str | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        root_id: str | None = None,
+        parent_id: str | None = None,
+        route_name: str | None = None,
+        shadow: str | None = None,
+        chain: Any = None,
+        task_type: Any = None,
+        replace: bool = False,
+        **options: Any,
+    ) -> Any:
+        """Publish a task by name; returns its AsyncResult. Explicit task ids are idempotent."""
+        from ..result import AsyncResult
+
+        conf = self.conf
+        if conf.task_always_eager and task_type is None and name in self.tasks:
+            return self.tasks[name].apply_async(
+                args,
+                kwargs,
+                task_id=task_id,
+                countdown=countdown,
+                eta=eta,
+                link=link,
+                link_error=link_error,
+                **options,
+            )
+        explicit_id = task_id is not None
+        task_id = task_id or protocol_uuid()
+        parent = _state.get_current_worker_task()
+        if parent is not None:
+            req = parent.request
+            root_id = root_id or req.root_id or req.id
+            parent_id = parent_id or req.id
+        queue = self.route(name, args, kwargs, options, task_type)
+        serializer = options.get("serializer") or conf.task_serializer
+        headers = dict(options.get("headers") or {})
+        message = protocol.build_task_message(
+            name,
+            list(args or ()),
+            dict(kwargs or {}),
+            task_id=task_id,
+            countdown=countdown,
+            eta=eta,
+            expires=expires,
+            group_id=group_id,
+            group_index=group_index,
+            retries=retries,
+            chord=_sig_dict(chord),
+            callbacks=_sig_list(link),
+            errbacks=_sig_list(link_error),
+            chain=[_sig_dict(s) for s in chain] if chain else None,
+            reply_to=reply_to,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            root_id=root_id,
+            parent_id=parent_id,
+            shadow=shadow,
+            ignore_result=bool(options.get("ignore_result", False)),
+            headers=headers or None,
+            priority=options.get("priority"),
+            queue=queue,
+            serializer=serializer,
+            compression=options.get("compression") or conf.get("task_compression"),
+        )
+        signals.before_task_publish.send(
+            sender=name,
+            body=None,
+            exchange="",
+            routing_key=queue,
+            headers=message.headers,
+            properties=message.properties,
+            declare=[],
+            retry_policy=None,
+        )
+        when = _eta_of(message.headers.get("eta"))
+        execution = self.docket.enqueue(
+            Call(
+                name,
+                message.encode(),
+                queue=queue,
+                when=when,
+                key=task_id if explicit_id else None,
+                execution_id=task_id,
+                replace=replace,
+            )
+        )
+        signals.after_task_publish.send(
+            sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
+        )
+        result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
+        if parent is not None and add_to_parent:
+            parent.request.children = getattr(parent.request, "children", None) or []
+            parent.request.children.append(result)
+        return result
+
+    def AsyncResult(self, id: str, **kwargs: Any) -> Any:  # noqa: N802, A002 - Celery's API
+        from ..result import AsyncResult
+
+        return AsyncResult(id, app=self, **kwargs)
+
+    def GroupResult(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+        from ..result import GroupResult
+
+        return GroupResult(*args, app=self, **kwargs)
+
+    def signature(self, *args: Any, **kwargs: Any) -> Any:
+        from ..canvas import signature
+
+        kwargs.setdefault("app", self)
+        return signature(*args, **kwargs)
+
+    def store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: str | None = None,
+        request: Any = None,
+    ) -> None:
+        """Write a state outside a completion (STARTED, custom progress states)."""
+        self.results.set(
+            task_id,
+            self.encode_meta(task_id, state, result, traceback, request=request),
+            self.result_ttl_ms() or None,
+        )
+
+    def encode_meta(
+        self,
+        task_id: str,
+        state: str,
+        result: Any,
+        traceback: str | None = None,
+        request: Any = None,
+    ) -> bytes:
+        conf = self.conf
+        extended = bool(conf.get("result_extended"))
+        children = None
+        if request is not None and getattr(request, "children", None):
+            children = [[[c.id, None], None] for c in request.children]
+        try:
+            return protocol.encode_result_meta(
+                task_id,
+                state,
+                result,
+                traceback,
+                children=children,
+                name=getattr(request, "task", None),
+                args=getattr(request, "args", None),
+                kwargs=getattr(request, "kwargs", None),
+                worker=getattr(request, "hostname", None),
+                retries=getattr(request, "retries", None),
+                queue=(getattr(request, "delivery_info", None) or {}).get("routing_key"),
+                extended=extended,
+                serializer=conf.result_serializer,
+                group_id=getattr(request, "group", None),
+                parent_id=getattr(request, "parent_id", None),
+            )
+        except Exception as exc:  # an unserializable return value becomes a failure
+            from ..exceptions import EncodeError  # type: ignore[attr-defined]
+
+            err = EncodeError(f"result of {task_id} cannot be serialized: {exc!r}")
+            return protocol.encode_result_meta(
+                task_id, states.FAILURE, err, traceback, serializer=conf.result_serializer
+            )
+
+    # -- beat ------------------------------------------------------------------------------
+
+    def add_periodic_task(
+        self,
+        schedule: Any,
+        sig: Any,
+        args: Any = (),
+        kwargs: Any = (),
+        name: str | None = None,
+        **opts: Any,
+    ) -> str:
+        key = name or f"{getattr(sig, 'name', sig)!s}"
+        entry = {
+            "schedule": schedule,
+            "task": getattr(sig, "name", sig),
+            "args": tuple(getattr(sig, "args", args) or args or ()),
+            "kwargs": dict(getattr(sig, "kwargs", None) or kwargs or {}),
+            "options": {**dict(getattr(sig, "options", None) or {}), **opts},
+        }
+        self.conf.beat_schedule = {**(self.conf.get("beat_schedule") or {}), key: entry}
+        return key
+
+    # -- control ---------------------------------------------------------------------------
+
+    @property
+    def control(self) -> Any:
+        from ..control import Control  # type: ignore[import-not-found]
+
+        return Control(self)
+
+    def close(self) -> None:
+        if self._docket is not None:
+            self._docket.close()
+        self._reset_connections()
+
+    def __enter__(self) -> Celery:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def protocol_uuid() -> str:
+    import uuid
+
+    return str(uuid.uuid4())
+
+
+def _queue_of(dest: Any) -> str | None:
+    if isinstance(dest, str):
+        return dest
+    if isinstance(dest, dict):
+        q = dest.get("queue")
+        return None if q is None else str(getattr(q, "name", q))
+    return None
+
+
+def _sig_dict(sig: Any) -> Any:
+    if sig is None:
+        return None
+    return dict(sig)
+
+
+def _sig_list(sigs: Any) -> Any:
+    if not sigs:
+        return None
+    if not isinstance(sigs, (list, tuple)):
+        sigs = [sigs]
+    return [dict(s) for s in sigs]
+
+
+def _eta_of(value: Any) -> datetime | None:
+    if not value:
+        return None
+    if isinstance(value, datetime):
+        eta = value
+    else:
+        eta = datetime.fromisoformat(str(value))
+    if eta.tzinfo is None:
+        eta = eta.replace(tzinfo=timezone.utc)
+    return eta
+
+
+__all__ = ["Celery", "PayloadTooLarge", "TaskRegistry", "gen_task_name"]

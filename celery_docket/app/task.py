@@ -1,0 +1,435 @@
+"""Celery's ``Task`` class and its per-call ``Context`` (``self.request``)."""
+
+from __future__ import annotations
+
+import inspect
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from .. import _state, states
+from ..exceptions import MaxRetriesExceededError, Retry
+
+
+class Context:
+    """What ``self.request`` shows while a task runs (Celery's field names and defaults)."""
+
+    id: str | None = None
+    args: Any = None
+    kwargs: Any = None
+    retries = 0
+    eta: str | None = None
+    expires: str | None = None
+    is_eager = False
+    headers: dict[str, Any] | None = None
+    delivery_info: dict[str, Any] | None = None
+    reply_to: str | None = None
+    correlation_id: str | None = None
+    hostname: str | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    group: str | None = None
+    group_index: int | None = None
+    chord: Any = None
+    chain: Any = None
+    callbacks: Any = None
+    errbacks: Any = None
+    timelimit: Any = None
+    origin: str | None = None
+    task: str | None = None
+    shadow: str | None = None
+    ignore_result = False
+    called_directly = True
+    taskset: Any = None
+    utc = True
+    stamps: Any = None
+    stamped_headers: Any = None
+    argsrepr: str | None = None
+    kwargsrepr: str | None = None
+    properties: dict[str, Any] | None = None
+    priority: int | None = None
+    redelivered = False
+    replaced_task_nesting = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.update(*args, **kwargs)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self.__dict__.update(*args, **kwargs)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
+
+    def as_execution_options(self) -> dict[str, Any]:
+        limit_hard, limit_soft = self.timelimit or (None, None)
+        return {
+            "task_id": self.id,
+            "root_id": self.root_id,
+            "parent_id": self.parent_id,
+            "group_id": self.group,
+            "group_index": self.group_index,
+            "shadow": self.shadow,
+            "chord": self.chord,
+            "chain": self.chain,
+            "link": self.callbacks,
+            "link_error": self.errbacks,
+            "expires": self.expires,
+            "soft_time_limit": limit_soft,
+            "time_limit": limit_hard,
+            "headers": self.headers,
+            "retries": self.retries,
+            "reply_to": self.reply_to,
+            "origin": self.origin,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Context: {vars(self)!r}>"
+
+
+def _argument_stub(fun: Any, bound: bool) -> Any:
+    """A function with ``fun``'s parameters (defaults kept as placeholders) and no body."""
+    params = list(inspect.signature(fun).parameters.values())
+    if bound and params:
+        params = params[1:]
+    parts: list[str] = []
+    seen_star = False
+    for p in params:
+        if p.kind is p.POSITIONAL_ONLY:
+            parts.append(p.name + ("=_d" if p.default is not p.empty else ""))
+            if p is params[-1] or params[params.index(p) + 1].kind is not p.POSITIONAL_ONLY:
+                parts.append("/")
+        elif p.kind is p.VAR_POSITIONAL:
+            parts.append("*" + p.name)
+            seen_star = True
+        elif p.kind is p.KEYWORD_ONLY:
+            if not seen_star:
+                parts.append("*")
+                seen_star = True
+            parts.append(p.name + ("=_d" if p.default is not p.empty else ""))
+        elif p.kind is p.VAR_KEYWORD:
+            parts.append("**" + p.name)
+        else:
+            parts.append(p.name + ("=_d" if p.default is not p.empty else ""))
+    name = getattr(fun, "__name__", "run")
+    if not name.isidentifier():
+        name = "run"
+    namespace: dict[str, Any] = {"_d": None}
+    exec(f"def {name}({', '.join(parts)}):\n    pass", namespace)  # noqa: S102 - our own text
+    return namespace[name]
+
+
+def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter: bool) -> float:
+    """Celery's retry_backoff: ``factor * 2**retries`` capped, full jitter when asked."""
+    countdown = min(maximum, factor * (2**retries))
+    if full_jitter:
+        countdown = random.randrange(int(countdown) + 1)
+    return max(0, countdown)
+
+
+class Task:
+    """A task type. One instance per task; ``self.request`` is per call and per thread."""
+
+    name: str = None  # type: ignore[assignment]
+    app: Any = None
+    typing = True
+    max_retries: int | None = 3
+    default_retry_delay: float = 3 * 60
+    rate_limit: Any = None
+    ignore_result = False
+    trail = True
+    send_events = True
+    store_errors_even_if_ignored = False
+    serializer: str | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
+    acks_late: bool | None = None
+    acks_on_failure_or_timeout: bool | None = None
+    reject_on_worker_lost: bool | None = None
+    track_started: bool | None = None
+    expires: Any = None
+    priority: int | None = None
+    queue: str | None = None
+    resultrepr_maxsize = 1024
+    autoretry_for: tuple[type[BaseException], ...] = ()
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
+    retry_kwargs: dict[str, Any] = {}
+    retry_backoff: bool | float = False
+    retry_backoff_max: float = 600
+    retry_jitter = True
+    abstract = True
+    _bound = False
+
+    MaxRetriesExceededError = MaxRetriesExceededError
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"<@task: {self.name} of {self.app.main if self.app else '?'}>"
+
+    @property
+    def request(self) -> Context:
+        req = _state.top_request(self)
+        return req if req is not None else Context()
+
+    def push_request(self, *args: Any, **kwargs: Any) -> None:
+        _state.push_request(self, Context(*args, **kwargs))
+
+    def pop_request(self) -> None:
+        _state.pop_request(self)
+
+    @property
+    def backend(self) -> Any:
+        return self.app.backend
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("Tasks must define the run method.")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Calling the task runs it directly, in this process, as in Celery."""
+        _state.push_task(self)
+        pushed = _state.top_request(self) is None
+        if pushed:
+            self.push_request(args=args, kwargs=kwargs)
+        try:
+            return self.run(*args, **kwargs)
+        finally:
+            if pushed:
+                self.pop_request()
+            _state.pop_task()
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def check_arguments(self, args: Any, kwargs: Any) -> None:
+        """Raise TypeError at the call site for arguments that do not fit (``typing=True``).
+
+        The check calls a body-less stand-in with the task's signature, so the message is
+        Python's own (``add() missing 1 required positional argument: 'y'``), as in Celery.
+        """
+        stub = _argument_stub(type(self).__dict__.get("__wrapped__") or self.run, self._bound)
+        stub(*(args or ()), **(kwargs or {}))
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        task_id: str | None = None,
+        producer: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        shadow: str | None = None,
+        **options: Any,
+    ) -> Any:
+        if self.typing:
+            try:
+                self.check_arguments(args, kwargs)
+            except TypeError as exc:
+                raise TypeError(str(exc)) from None
+        app = self.app
+        if app.conf.task_always_eager:
+            return self.apply(
+                args,
+                kwargs,
+                task_id=task_id or str(uuid.uuid4()),
+                link=link,
+                link_error=link_error,
+                **options,
+            )
+        for attr in ("queue", "priority", "expires", "serializer", "time_limit", "soft_time_limit"):
+            value = getattr(self, attr, None)
+            if value is not None and options.get(attr) is None:
+                options[attr] = value
+        if self.ignore_result and "ignore_result" not in options:
+            options["ignore_result"] = True
+        return app.send_task(
+            self.name,
+            args,
+            kwargs,
+            task_id=task_id,
+            link=link,
+            link_error=link_error,
+            shadow=shadow,
+            task_type=self,
+            **options,
+        )
+
+    def apply(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        link: Any = None,
+        link_error: Any = None,
+        task_id: str | None = None,
+        retries: int | None = None,
+        throw: bool | None = None,
+        **options: Any,
+    ) -> Any:
+        """Run the task here and now, returning an EagerResult (eager mode, tests)."""
+        from ..result import EagerResult
+        from .trace import run_task
+
+        app = self.app
+        task_id = task_id or str(uuid.uuid4())
+        throw = app.conf.task_eager_propagates if throw is None else throw
+        request = Context(
+            id=task_id,
+            args=list(args or ()),
+            kwargs=dict(kwargs or {}),
+            retries=retries or 0,
+            is_eager=True,
+            called_directly=False,
+            delivery_info={"is_eager": True},
+            hostname=app.hostname_for_eager(),
+            root_id=options.get("root_id") or task_id,
+            parent_id=options.get("parent_id"),
+            headers=options.get("headers"),
+            callbacks=link if link is None or isinstance(link, list) else [link],
+            errbacks=link_error
+            if link_error is None or isinstance(link_error, list)
+            else [link_error],
+            task=self.name,
+            ignore_result=options.get("ignore_result", False),
+            chain=options.get("chain"),
+        )
+        outcome = run_task(self, request, list(args or ()), dict(kwargs or {}), eager=True)
+        if throw and outcome.state in states.EXCEPTION_STATES and outcome.exception is not None:
+            raise outcome.exception
+        if outcome.state == states.RETRY and outcome.retry is not None and throw:
+            raise outcome.retry
+        return EagerResult(
+            task_id,
+            outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
+            outcome.state,
+            traceback=outcome.traceback,
+            name=self.name,
+            app=app,
+        )
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> Any:  # noqa: N802 - Celery's name
+        return self.app.AsyncResult(task_id, task_name=self.name, **kwargs)
+
+    def signature(self, args: Any = None, *starargs: Any, **starkwargs: Any) -> Any:
+        from ..canvas import signature
+
+        starkwargs.setdefault("app", self.app)
+        return signature(self, args, *starargs, **starkwargs)
+
+    subtask = signature
+
+    def s(self, *args: Any, **kwargs: Any) -> Any:
+        return self.signature(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Any:
+        return self.signature(args, kwargs, immutable=True)
+
+    def map(self, it: Any) -> Any:
+        from ..canvas import group
+
+        return group(self.s(item) for item in it)
+
+    def starmap(self, it: Any) -> Any:
+        from ..canvas import group
+
+        return group(self.s(*item) for item in it)
+
+    # -- retrying ---------------------------------------------------------------------------
+
+    def retry(
+        self,
+        args: Any = None,
+        kwargs: Any = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Schedule this call again (same task id, retries + 1) and raise ``Retry``."""
+        request = self.request
+        retries = request.retries
+        if request.called_directly:
+            if exc is not None:
+                raise exc
+            raise Retry("Task can be retried", None)
+        if max_retries is None:
+            max_retries = self.max_retries
+        if max_retries is not None and retries >= max_retries:
+            if exc is not None:
+                raise exc
+            raise self.MaxRetriesExceededError(
+                f"Can't retry {self.name}[{request.id}] args:{request.args} "
+                f"kwargs:{request.kwargs}",
+                task_args=request.args,
+                task_kwargs=request.kwargs,
+            )
+        if eta is None and countdown is None:
+            countdown = self.default_retry_delay
+        when: Any = eta if eta is not None else countdown
+        if eta is None and countdown is not None:
+            eta = datetime.now(timezone.utc) + timedelta(seconds=float(countdown))
+        new_args = request.args if args is None else args
+        new_kwargs = request.kwargs if kwargs is None else kwargs
+        plan = {
+            "args": list(new_args or ()),
+            "kwargs": dict(new_kwargs or {}),
+            "eta": eta,
+            "retries": retries + 1,
+            "options": options,
+        }
+        if request.is_eager:
+            # Celery re-runs an eager retry at once, in process.
+            options = {**options, "retries": retries + 1}
+            sig = self.signature(plan["args"], plan["kwargs"], **{})
+            result = self.apply(plan["args"], plan["kwargs"], task_id=request.id, **options)
+            ret = Retry(exc=exc, when=when, is_eager=True, sig=sig)
+            ret.eager_result = result  # type: ignore[attr-defined]
+            if throw:
+                raise ret
+            return ret
+        ret = Retry(exc=exc, when=when, sig=None)
+        ret.plan = plan  # type: ignore[attr-defined]
+        if throw:
+            raise ret
+        return ret
+
+    # -- state and hooks ------------------------------------------------------------------
+
+    def update_state(
+        self, task_id: str | None = None, state: str | None = None, meta: Any = None, **kwargs: Any
+    ) -> None:
+        """Store a custom state (progress bars) visible through AsyncResult.state/.info."""
+        task_id = task_id or self.request.id
+        if task_id is None:
+            return
+        self.app.store_result(task_id, meta, state or states.PENDING, request=self.request)
+
+    def before_start(self, task_id: str, args: Any, kwargs: Any) -> None:
+        """Called before the task body runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        """Called when the task body returned."""
+
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Called when the task body raised."""
+
+    def on_retry(
+        self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Called when the task is retried."""
+
+    def after_return(
+        self, status: str, retval: Any, task_id: str, args: Any, kwargs: Any, einfo: Any
+    ) -> None:
+        """Called after the task returned, whatever the outcome."""
+
+    def send_event(self, type_: str, retry: bool = True, **fields: Any) -> None:
+        """Task events are not emitted (``-E`` is accepted and ignored)."""
+
+    def replace(self, sig: Any) -> None:
+        raise NotImplementedError("Task.replace is not supported by celery_docket yet")

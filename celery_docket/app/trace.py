@@ -1,0 +1,168 @@
+"""Running one task call with Celery's hooks, signals and retry rules, eager or in a worker.
+
+The outcome is returned, not stored: the worker commits it atomically with the ack.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback as tb_mod
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _state, signals, states
+from ..exceptions import Ignore, Reject, Retry
+from .task import Context, Task, exponential_backoff
+
+log = logging.getLogger("celery.app.trace")
+
+
+class ExceptionInfo:
+    """Celery's ``einfo``: the exception, its type and formatted traceback."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exception = exc
+        self.type = type(exc)
+        self.tb = exc.__traceback__
+        self.traceback = "".join(tb_mod.format_exception(type(exc), exc, exc.__traceback__))
+        self.internal = False
+
+    def __str__(self) -> str:
+        return self.traceback
+
+    def __repr__(self) -> str:
+        return f"<ExceptionInfo: {self.exception!r}>"
+
+
+@dataclass
+class TraceOutcome:
+    state: str
+    retval: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    einfo: ExceptionInfo | None = None
+    retry: Retry | None = None
+    runtime: float = 0.0
+
+
+def _autoretry(task: Task, exc: BaseException) -> None:
+    """Turn an exception listed in ``autoretry_for`` into ``task.retry`` (raises)."""
+    if not task.autoretry_for or not isinstance(exc, task.autoretry_for):
+        return
+    if task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for):
+        return
+    retry_kwargs = dict(task.retry_kwargs or {})
+    if task.retry_backoff:
+        retry_kwargs["countdown"] = exponential_backoff(
+            float(task.retry_backoff),
+            task.request.retries,
+            float(task.retry_backoff_max),
+            bool(task.retry_jitter),
+        )
+    task.retry(exc=exc, **retry_kwargs)
+
+
+def run_task(
+    task: Task, request: Context, args: list[Any], kwargs: dict[str, Any], *, eager: bool
+) -> TraceOutcome:
+    """Run ``task`` under ``request`` and return what happened (never raises task errors)."""
+    import time
+
+    task_id = request.id
+    _state.push_task(task)
+    task.push_request(**vars(request))
+    t0 = time.monotonic()
+    outcome: TraceOutcome
+    try:
+        signals.task_prerun.send(sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs)
+        try:
+            task.before_start(task_id, args, kwargs)
+            try:
+                retval = task.run(*args, **kwargs)
+            except Retry:
+                raise
+            except (Ignore, Reject):
+                raise
+            except Exception as exc:
+                _autoretry(task, exc)
+                raise
+        except Retry as exc:
+            einfo = ExceptionInfo(exc.exc) if exc.exc is not None else None
+            outcome = TraceOutcome(states.RETRY, exception=exc.exc, einfo=einfo, retry=exc)
+            outcome.traceback = einfo.traceback if einfo else None
+            task.on_retry(exc.exc, task_id, args, kwargs, einfo)  # type: ignore[arg-type]
+            signals.task_retry.send(sender=task, request=task.request, reason=exc, einfo=einfo)
+            log.info("Task %s[%s] retry: %s", task.name, task_id, exc.humanize())
+        except Ignore as exc:
+            outcome = TraceOutcome(states.IGNORED, exception=exc)
+        except Reject as exc:
+            outcome = TraceOutcome(states.REJECTED, exception=exc)
+            signals.task_rejected.send(sender=task, message=None, exc=exc)
+        except Exception as exc:
+            einfo = ExceptionInfo(exc)
+            outcome = TraceOutcome(
+                states.FAILURE, exception=exc, traceback=einfo.traceback, einfo=einfo
+            )
+            task.on_failure(exc, task_id, args, kwargs, einfo)
+            signals.task_failure.send(
+                sender=task,
+                task_id=task_id,
+                exception=exc,
+                args=args,
+                kwargs=kwargs,
+                traceback=exc.__traceback__,
+                einfo=einfo,
+            )
+            if not eager:
+                log.error(
+                    "Task %s[%s] raised unexpected: %r",
+                    task.name,
+                    task_id,
+                    exc,
+                    exc_info=(type(exc), exc, exc.__traceback__),
+                )
+        else:
+            outcome = TraceOutcome(states.SUCCESS, retval=retval)
+            task.on_success(retval, task_id, args, kwargs)
+            signals.task_success.send(sender=task, result=retval)
+        outcome.runtime = time.monotonic() - t0
+        try:
+            task.after_return(
+                outcome.state,
+                outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
+                task_id,
+                args,
+                kwargs,
+                outcome.einfo,
+            )
+        except Exception:  # a broken hook must not lose the outcome
+            log.exception("Task %s[%s] after_return raised", task.name, task_id)
+        signals.task_postrun.send(
+            sender=task,
+            task_id=task_id,
+            task=task,
+            args=args,
+            kwargs=kwargs,
+            retval=outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
+            state=outcome.state,
+        )
+        if eager and outcome.state == states.SUCCESS:
+            _run_links_eagerly(task, request, outcome.retval)
+        return outcome
+    finally:
+        task.pop_request()
+        _state.pop_task()
+        del t0
+        sys.exc_info()
+
+
+def _run_links_eagerly(task: Task, request: Context, retval: Any) -> None:
+    """In eager mode callbacks and chains run inline, as Celery's apply does."""
+    for callback in request.callbacks or ():
+        sig = task.app.signature(callback)
+        sig.apply((retval,) if not sig.immutable else ())
+    chain = list(request.chain or ())
+    if chain:
+        nxt = task.app.signature(chain.pop())
+        nxt.apply((retval,) if not nxt.immutable else (), chain=chain or None)

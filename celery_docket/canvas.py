@@ -1,0 +1,254 @@
+"""Signatures and the basic canvas: ``signature``, ``chain``, ``group`` (Celery's dict form).
+
+A signature is a dict with Celery's keys (task, args, kwargs, options, subtask_type,
+immutable) so it can be stored and sent exactly as Celery sends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from . import _state
+
+
+class Signature(dict):  # type: ignore[type-arg]
+    """A task call to make later: task name, partial args/kwargs, options."""
+
+    def __init__(
+        self,
+        task: Any = None,
+        args: Any = None,
+        kwargs: Any = None,
+        options: Any = None,
+        type: Any = None,
+        subtask_type: Any = None,  # noqa: A002
+        immutable: bool = False,
+        app: Any = None,
+        **ex: Any,
+    ) -> None:
+        if isinstance(task, dict) and args is None and kwargs is None:
+            super().__init__(task)
+            self._app = app
+            self._type = None
+            return
+        name = getattr(task, "name", task)
+        super().__init__(
+            task=name,
+            args=tuple(args or ()),
+            kwargs=dict(kwargs or {}),
+            options=dict(options or {}, **ex),
+            subtask_type=subtask_type,
+            immutable=immutable,
+        )
+        self._app = app or getattr(task, "app", None)
+        self._type = task if not isinstance(task, str) else None
+
+    @property
+    def app(self) -> Any:
+        return self._app or _state.get_current_app()
+
+    name = property(lambda self: self.get("task"))
+    task = property(lambda self: self.get("task"))
+    args = property(lambda self: tuple(self.get("args") or ()))
+    kwargs = property(lambda self: dict(self.get("kwargs") or {}))
+    options = property(lambda self: self.setdefault("options", {}))
+    immutable = property(lambda self: bool(self.get("immutable")))
+    subtask_type = property(lambda self: self.get("subtask_type"))
+
+    @property
+    def type(self) -> Any:
+        return self._type or self.app.tasks[self.name]
+
+    @property
+    def id(self) -> Any:
+        return self.options.get("task_id")
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
+        )
+        return f"{self.name}({args})"
+
+    def __or__(self, other: Any) -> Any:
+        return chain(self, other)
+
+    def _merge(self, args: Any = None, kwargs: Any = None, options: Any = None) -> tuple:
+        if self.immutable:
+            return self.args, self.kwargs, dict(self.options, **(options or {}))
+        return (
+            tuple(args or ()) + self.args,
+            dict(self.kwargs, **(kwargs or {})),
+            dict(self.options, **(options or {})),
+        )
+
+    def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Signature:
+        new_args, new_kwargs, new_opts = self._merge(args, kwargs, opts)
+        sig = Signature(
+            self.name,
+            new_args,
+            new_kwargs,
+            new_opts,
+            subtask_type=self.subtask_type,
+            immutable=self.immutable,
+            app=self._app,
+        )
+        sig._type = self._type
+        return sig
+
+    def set(self, immutable: bool | None = None, **options: Any) -> Signature:
+        if immutable is not None:
+            self["immutable"] = immutable
+        self.options.update(options)
+        return self
+
+    def set_immutable(self, immutable: bool) -> None:
+        self["immutable"] = immutable
+
+    def link(self, callback: Any) -> Any:
+        self.options.setdefault("link", []).append(callback)
+        return callback
+
+    def link_error(self, errback: Any) -> Any:
+        self.options.setdefault("link_error", []).append(errback)
+        return errback
+
+    on_error = link_error
+
+    def freeze(self, _id: str | None = None, **kwargs: Any) -> Any:
+        task_id = self.options.setdefault("task_id", _id or str(uuid.uuid4()))
+        return self.app.AsyncResult(task_id)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        new_args, new_kwargs, new_opts = self._merge(args, kwargs, options)
+        task = self.app.tasks.get(self.name)
+        if task is not None:
+            return task.apply_async(new_args, new_kwargs, **new_opts)
+        return self.app.send_task(self.name, new_args, new_kwargs, **new_opts)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        new_args, new_kwargs, new_opts = self._merge(args, kwargs, options)
+        return self.type.apply(new_args, new_kwargs, **new_opts)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        new_args, new_kwargs, _ = self._merge(args, kwargs)
+        return self.type(*new_args, **new_kwargs)
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        return self.clone(args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        return self.clone(args, kwargs).set(immutable=True)
+
+
+def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
+    app = kwargs.pop("app", None)
+    if isinstance(varies, dict) and not args and not kwargs:
+        if isinstance(varies, Signature):
+            return varies.clone()
+        return Signature(varies, app=app)
+    return Signature(varies, *args, app=app, **kwargs)
+
+
+maybe_signature = signature
+subtask = signature
+
+
+class chain(Signature):  # noqa: N801 - Celery's name
+    """Run tasks one after another, each getting the previous result as first argument."""
+
+    def __init__(self, *tasks: Any, **options: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], dict) and hasattr(tasks[0], "__iter__"):
+            tasks = tuple(tasks[0])
+        flat: list[Signature] = []
+        for t in tasks:
+            if isinstance(t, chain):
+                flat.extend(t.tasks)
+            else:
+                flat.append(signature(t))
+        super().__init__("celery.chain", (), {"tasks": flat}, options, subtask_type="chain")
+        self._app = options.pop("app", None) or (flat[0]._app if flat else None)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        return list(self["kwargs"]["tasks"])
+
+    def __or__(self, other: Any) -> Any:
+        return chain(*self.tasks, other)
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(t) for t in self.tasks)
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        tasks = [t.clone() for t in self.tasks]
+        if not tasks:
+            raise ValueError("empty chain")
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
+        # ids are fixed up front so the caller gets the last task's result, whose parents
+        # lead back to the first, as in Celery
+        parent = None
+        results = []
+        for t in tasks:
+            t.options.setdefault("task_id", str(uuid.uuid4()))
+            result = self.app.AsyncResult(t.options["task_id"], parent=parent)
+            results.append(result)
+            parent = result
+        first, rest = tasks[0], tasks[1:]
+        first.apply_async(args, kwargs, chain=list(reversed(rest)) or None, **options)
+        return results[-1]
+
+    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        result = None
+        for i, task in enumerate(self.tasks):
+            result = task.apply(
+                args if i == 0 else (result.get(),), kwargs if i == 0 else None, **options
+            )
+        return result
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+
+class group(Signature):  # noqa: N801 - Celery's name
+    """Run tasks in parallel; ``GroupResult`` collects their results in order."""
+
+    def __init__(self, *tasks: Any, **options: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], dict) and hasattr(tasks[0], "__iter__"):
+            tasks = tuple(tasks[0])
+        sigs = [signature(t) for t in tasks]
+        super().__init__("celery.group", (), {"tasks": sigs}, options, subtask_type="group")
+        self._app = options.pop("app", None) or (sigs[0]._app if sigs else None)
+
+    @property
+    def tasks(self) -> list[Signature]:
+        return list(self["kwargs"]["tasks"])
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        from .result import GroupResult
+
+        group_id = options.pop("group_id", None) or str(uuid.uuid4())
+        results = [
+            t.apply_async(args, kwargs, group_id=group_id, group_index=i, **options)
+            for i, t in enumerate(self.tasks)
+        ]
+        return GroupResult(group_id, results, app=self.app)
+
+    def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
+        from .result import GroupResult
+
+        return GroupResult(
+            str(uuid.uuid4()), [t.apply(args, kwargs) for t in self.tasks], app=self.app
+        )
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+
+__all__ = ["Signature", "chain", "group", "maybe_signature", "signature", "subtask"]

@@ -1,0 +1,446 @@
+"""Task results: ``AsyncResult``, ``EagerResult``, ``ResultSet``, ``GroupResult``.
+
+Results live in Celery's Redis layout (``celery-task-meta-<id>`` plus a pub/sub notice), so
+``get()`` blocks on the notice and never sleep-polls, and never waits past its timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+from . import _state, states
+from .engine import ResultTimeout
+from .exceptions import TaskRevokedError, TimeoutError
+from .protocol import decode_result_meta
+
+
+def _assert_will_not_block() -> None:
+    if _state.get_current_worker_task() is not None:
+        raise RuntimeError(
+            "Never call result.get() within a task!\n"
+            "See https://docs.celeryq.dev/en/latest/userguide/tasks.html"
+            "#avoid-launching-synchronous-subtasks"
+        )
+
+
+class Backend:
+    """What ``task.backend``/``app.backend`` offers to code that touches it directly."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def get_task_meta(self, task_id: str) -> dict[str, Any]:
+        return AsyncResult(task_id, app=self.app)._meta()
+
+    def store_result(
+        self,
+        task_id: str,
+        result: Any,
+        state: str,
+        traceback: Any = None,
+        request: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.app.store_result(task_id, result, state, traceback, request=request)
+
+    def mark_as_done(self, task_id: str, result: Any, request: Any = None, **kwargs: Any) -> None:
+        self.store_result(task_id, result, states.SUCCESS, request=request)
+
+    def mark_as_failure(
+        self, task_id: str, exc: Any, traceback: Any = None, request: Any = None, **kwargs: Any
+    ) -> None:
+        self.store_result(task_id, exc, states.FAILURE, traceback, request=request)
+
+    def forget(self, task_id: str) -> None:
+        self.app.results.forget(task_id)
+
+
+class AsyncResult:
+    """A task's result by id, read from the result store."""
+
+    def __init__(
+        self,
+        id: str,
+        backend: Any = None,
+        task_name: str | None = None,  # noqa: A002
+        app: Any = None,
+        parent: Any = None,
+    ) -> None:
+        if id is None:
+            raise ValueError(f"AsyncResult requires valid id, not {type(id)}")
+        self.id = id
+        self.app = app or _state.get_current_app()
+        self.backend = backend or Backend(self.app)
+        self.task_name = task_name
+        self.parent = parent
+        self._cache: dict[str, Any] | None = None
+
+    task_id = property(lambda self: self.id)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.id}>"
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.id, None, self.task_name, None, self.parent))
+
+    def as_tuple(self) -> Any:
+        parent = self.parent
+        return (self.id, parent.as_tuple() if parent is not None else None), None
+
+    # -- reading --------------------------------------------------------------------------
+
+    def _decode(self, raw: bytes | None) -> dict[str, Any]:
+        if raw is None:
+            return {
+                "status": states.PENDING,
+                "result": None,
+                "traceback": None,
+                "children": None,
+                "date_done": None,
+                "task_id": self.id,
+            }
+        conf = self.app.conf
+        return decode_result_meta(
+            raw,
+            accept=conf.result_accept_content or conf.accept_content,
+            serializer=conf.result_serializer,
+        )
+
+    def _meta(self) -> dict[str, Any]:
+        if self._cache is not None:
+            return self._cache
+        meta = self._decode(self.app.results.get(self.id))
+        if meta["status"] in states.READY_STATES:
+            self._cache = meta
+        return meta
+
+    @property
+    def state(self) -> str:
+        return str(self._meta()["status"])
+
+    status = state
+
+    @property
+    def result(self) -> Any:
+        return self._meta().get("result")
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        return self._meta().get("traceback")
+
+    @property
+    def date_done(self) -> datetime | None:
+        value = self._meta().get("date_done")
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+    @property
+    def children(self) -> Any:
+        return self._meta().get("children")
+
+    @property
+    def name(self) -> str | None:
+        return self._meta().get("name")
+
+    @property
+    def args(self) -> Any:
+        return self._meta().get("args")
+
+    @property
+    def kwargs(self) -> Any:
+        return self._meta().get("kwargs")
+
+    @property
+    def worker(self) -> Any:
+        return self._meta().get("worker")
+
+    @property
+    def retries(self) -> Any:
+        return self._meta().get("retries")
+
+    @property
+    def queue(self) -> Any:
+        return self._meta().get("queue")
+
+    def ready(self) -> bool:
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        return self.state == states.FAILURE
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        no_ack: bool = True,
+        follow_parents: bool = True,
+        callback: Any = None,
+        on_message: Any = None,
+        on_interval: Any = None,
+        disable_sync_subtasks: bool = True,
+        EXCEPTION_STATES: Any = states.EXCEPTION_STATES,  # noqa: N803 - Celery's name
+        PROPAGATE_STATES: Any = states.PROPAGATE_STATES,
+    ) -> Any:  # noqa: N803
+        """Wait for the task to be ready and return its value (or raise its exception)."""
+        if disable_sync_subtasks:
+            _assert_will_not_block()
+        if self._cache is None:
+            try:
+                raw = self.app.results.wait(
+                    self.id,
+                    timeout,
+                    is_final=lambda value: self._decode(value)["status"] in states.READY_STATES,
+                )
+            except ResultTimeout:
+                raise TimeoutError("The operation timed out.") from None
+            self._cache = self._decode(raw)
+        meta = self._cache
+        if on_message is not None:
+            on_message(meta)
+        if callback is not None:
+            callback(self.id, meta.get("result"))
+        state, value = meta["status"], meta.get("result")
+        if propagate and state in PROPAGATE_STATES:
+            if state == states.REVOKED and not isinstance(value, BaseException):
+                raise TaskRevokedError(self.id)
+            if isinstance(value, BaseException):
+                raise value
+        return value
+
+    wait = get
+
+    def forget(self) -> None:
+        self._cache = None
+        self.app.results.forget(self.id)
+
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: Any = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        self.app.control.revoke(self.id, terminate=terminate, signal=signal)
+
+    def then(self, callback: Any, on_error: Any = None, weak: bool = False) -> None:
+        raise NotImplementedError("AsyncResult.then is not supported by celery_docket")
+
+
+class EagerResult(AsyncResult):
+    """The result of ``apply()`` or eager mode: already known, never touches Redis."""
+
+    def __init__(
+        self,
+        id: str,
+        ret_value: Any,
+        state: str,
+        traceback: Any = None,  # noqa: A002
+        name: str | None = None,
+        app: Any = None,
+    ) -> None:
+        self.id = id
+        self._result = ret_value
+        self._state = state
+        self._traceback = traceback
+        self.task_name = name
+        self.parent = None
+        self.app = app
+        self._cache = None
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.id, self._result, self._state, self._traceback, self.task_name))
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    status = state
+
+    @property
+    def result(self) -> Any:
+        return self._result
+
+    info = result
+
+    @property
+    def traceback(self) -> Any:
+        return self._traceback
+
+    @property
+    def name(self) -> str | None:
+        return self.task_name
+
+    def _meta(self) -> dict[str, Any]:
+        return {
+            "status": self._state,
+            "result": self._result,
+            "traceback": self._traceback,
+            "task_id": self.id,
+        }
+
+    def ready(self) -> bool:
+        return True
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        disable_sync_subtasks: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        if disable_sync_subtasks:
+            _assert_will_not_block()
+        if self.successful():
+            return self._result
+        if self._state in states.PROPAGATE_STATES and propagate:
+            if isinstance(self._result, BaseException):
+                raise self._result
+            raise TaskRevokedError(self.id)
+        return self._result
+
+    wait = get
+
+    def forget(self) -> None:
+        pass
+
+    def revoke(self, *args: Any, **kwargs: Any) -> None:
+        self._state = states.REVOKED
+
+
+class ResultSet:
+    """Several results handled as one."""
+
+    def __init__(self, results: list[AsyncResult], app: Any = None, **kwargs: Any) -> None:
+        self.results = list(results)
+        self.app = app
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self) -> Any:
+        return iter(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult:
+        return self.results[index]
+
+    def add(self, result: AsyncResult) -> None:
+        if result not in self.results:
+            self.results.append(result)
+
+    def ready(self) -> bool:
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        return any(r.failed() for r in self.results)
+
+    def waiting(self) -> bool:
+        return not self.ready()
+
+    def completed_count(self) -> int:
+        return sum(1 for r in self.results if r.successful())
+
+    def get(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        callback: Any = None,
+        no_ack: bool = True,
+        on_message: Any = None,
+        disable_sync_subtasks: bool = True,
+        **kwargs: Any,
+    ) -> list[Any]:
+        return self.join(
+            timeout,
+            propagate,
+            interval,
+            callback,
+            no_ack,
+            on_message,
+            disable_sync_subtasks=disable_sync_subtasks,
+        )
+
+    def join(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        callback: Any = None,
+        no_ack: bool = True,
+        on_message: Any = None,
+        disable_sync_subtasks: bool = True,
+        **kwargs: Any,
+    ) -> list[Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            value = result.get(
+                timeout=remaining, propagate=propagate, disable_sync_subtasks=disable_sync_subtasks
+            )
+            if callback is not None:
+                callback(result.id, value)
+            else:
+                values.append(value)
+        return values
+
+    def forget(self) -> None:
+        for r in self.results:
+            r.forget()
+
+    def revoke(self, **kwargs: Any) -> None:
+        for r in self.results:
+            r.revoke(**kwargs)
+
+
+class GroupResult(ResultSet):
+    """A group's results with the group id."""
+
+    def __init__(
+        self,
+        id: str | None = None,
+        results: list[AsyncResult] | None = None,  # noqa: A002
+        parent: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(results or [], **kwargs)
+        self.id = id
+        self.parent = parent
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
+
+    def as_tuple(self) -> Any:
+        return (self.id, None), [r.as_tuple() for r in self.results]
+
+
+def result_from_tuple(value: Any, app: Any = None) -> Any:
+    (task_id, parent), _ = value
+    return AsyncResult(task_id, app=app)
+
+
+__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]

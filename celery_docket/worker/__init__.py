@@ -1,0 +1,280 @@
+"""The worker of a Celery app: Celery's startup, logging and signals over the engine worker."""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import signals
+from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
+from .beat import BeatPlanner
+from .handler import CeleryHandler
+
+log = logging.getLogger("celery.worker")
+
+__all__ = ["WorkController"]
+
+
+def expand_hostname(hostname: str | None) -> str:
+    """Celery's ``-n`` expansion: %h host, %n name part, %d domain; default celery@host."""
+    host = socket.gethostname()
+    name, _, domain = host.partition(".")
+    value = hostname or "celery@%h"
+    value = value.replace("%h", host).replace("%n", name).replace("%d", domain)
+    if "@" not in value:
+        value = f"celery@{value}"
+    return value
+
+
+class WorkController:
+    """``celery-docket worker``: pools prefork (default), threads, solo."""
+
+    def __init__(
+        self,
+        app: Any,
+        pool: str | None = "prefork",
+        concurrency: int | None = None,
+        queues: list[str] | str | None = None,
+        hostname: str | None = None,
+        loglevel: str | int = "WARNING",
+        max_tasks_per_child: int | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        beat: bool = False,
+        logfile: str | None = None,
+        prefetch_multiplier: int | None = None,
+        setup_logging: bool = True,
+        **options: Any,
+    ) -> None:
+        self.app = app
+        conf = app.conf
+        self.pool = (pool or conf.get("worker_pool") or "prefork").lower()
+        if self.pool not in ("prefork", "threads", "solo"):
+            raise ValueError(f"pool {self.pool!r} is not supported (use prefork, threads or solo)")
+        if self.pool == "prefork" and app.broker_url.startswith("memory"):
+            log.warning("memory:// lives in one process: using the threads pool instead of prefork")
+            self.pool = "threads"
+        self.concurrency = int(concurrency or conf.get("worker_concurrency") or os.cpu_count() or 1)
+        if isinstance(queues, str):
+            queues = [q.strip() for q in queues.split(",") if q.strip()]
+        self.queues = list(queues) if queues else [str(conf.get("task_default_queue") or "celery")]
+        self.hostname = expand_hostname(hostname)
+        self.loglevel = loglevel
+        self.max_tasks_per_child = max_tasks_per_child or conf.get("worker_max_tasks_per_child")
+        self.time_limit = time_limit
+        self.soft_time_limit = soft_time_limit
+        self.logfile = logfile
+        self.prefetch_multiplier = int(
+            prefetch_multiplier or conf.get("worker_prefetch_multiplier") or 4
+        )
+        self.setup_logging_enabled = setup_logging
+        self._worker: Worker | None = None
+        self._thread: threading.Thread | None = None
+        self.beat = BeatPlanner(app)
+
+    # -- presentation -----------------------------------------------------------------------
+
+    def banner(self) -> str:
+        app = self.app
+        tasks = sorted(n for n in app.tasks if not n.startswith("celery."))
+        from .. import __version__
+
+        lines = [
+            "",
+            f" -------------- {self.hostname} v{__version__} (celery-docket)",
+            f"--- ***** ----- {platform.platform()} {datetime.now():%Y-%m-%d %H:%M:%S}",
+            "-- ******* ---- ",
+            "- *** --- * --- [config]",
+            f"- ** ---------- .> app:         {app.main or '__main__'}:{id(app):#x}",
+            f"- ** ---------- .> transport:   {_redact(app.broker_url)}",
+            f"- ** ---------- .> results:     {_redact(str(app.conf.result_backend or app.broker_url))}",
+            f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool})",
+            "-- ******* ---- .> task events: OFF (celery-docket answers inspect from Redis)",
+            "--- ***** ----- ",
+            " -------------- [queues]",
+        ]
+        lines += [f"                .> {q:<15} exchange={q}(direct) key={q}" for q in self.queues]
+        lines += ["", "[tasks]"] + [f"  . {t}" for t in tasks] + [""]
+        return "\n".join(lines)
+
+    def setup_logging(self) -> None:
+        level = self.loglevel
+        if isinstance(level, str):
+            level = logging.getLevelName(level.upper())
+        received = signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=self.logfile, format=None, colorize=False
+        )
+        if any(r for _recv, r in received) or received:
+            return
+        if self.app.conf.get("worker_hijack_root_logger", True):
+            root = logging.getLogger()
+            for handler in list(root.handlers):
+                root.removeHandler(handler)
+            stream: Any = open(self.logfile, "a") if self.logfile else sys.stderr  # noqa: SIM115
+            handler = logging.StreamHandler(stream)
+            handler.setFormatter(
+                logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
+            )
+            root.addHandler(handler)
+            root.setLevel(level)
+        signals.after_setup_logger.send(
+            sender=None,
+            logger=logging.getLogger(),
+            loglevel=level,
+            logfile=self.logfile,
+            format=None,
+            colorize=False,
+        )
+        signals.after_setup_task_logger.send(
+            sender=None,
+            logger=logging.getLogger("celery.task"),
+            loglevel=level,
+            logfile=self.logfile,
+            format=None,
+            colorize=False,
+        )
+
+    # -- engine wiring --------------------------------------------------------------------
+
+    def _handler(self) -> CeleryHandler:
+        return CeleryHandler(self.app, self.hostname, self.soft_time_limit, self.time_limit)
+
+    def _make_worker(self, name: str, pool: str, concurrency: int) -> Worker:
+        app = self.app
+        conf = app.conf
+        handler = self._handler()
+        beat = self.beat
+
+        def handle(d: Delivery) -> Outcome:
+            outcome = handler(d)
+            if d.perpetual and d.execution_id.startswith("beat:"):
+                return beat.after_run(d, outcome)
+            return outcome
+
+        lease = float(
+            (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+            or conf.get("docket_lease_seconds")
+            or 30
+        )
+        settings = WorkerSettings(
+            queues=self.queues,
+            name=name,
+            pool=pool,  # type: ignore[arg-type]
+            concurrency=concurrency,
+            prefetch=max(1, self.prefetch_multiplier * concurrency),
+            lease_seconds=lease,
+            max_deliveries=int(conf.get("docket_max_deliveries") or 5),
+            max_tasks=int(self.max_tasks_per_child or 0),
+        )
+        perpetuals: list[PerpetualSpec] = self.beat.perpetuals(self.queues)
+        return Worker(
+            app.docket, handle, settings, perpetuals=perpetuals, acks_early=handler.acks_early
+        )
+
+    def _prepare(self) -> None:
+        app = self.app
+        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=app.conf, options={})
+        app.loader_import_modules()
+        app.finalize()
+        signals.worker_init.send(sender=self)
+
+    def start(self) -> int:
+        """Run until SIGTERM/SIGINT; returns the exit code."""
+        if self.setup_logging_enabled:
+            self.setup_logging()
+        self._prepare()
+        if self.pool == "prefork":
+            return self._run_prefork()
+        worker = self._make_worker(self.hostname, self.pool, self.concurrency)
+        self._worker = worker
+        worker.install_signal_handlers()
+        signals.worker_process_init.send(sender=None)
+        self._on_ready(worker)
+        try:
+            worker.run()
+        finally:
+            signals.worker_shutdown.send(sender=self)
+        return 0
+
+    def _on_ready(self, worker: Worker | None) -> None:
+        def announce(_w: Any = None) -> None:
+            log.info("%s ready.", self.hostname)
+            signals.worker_ready.send(sender=self)
+
+        if worker is None:
+            announce()
+        else:
+            worker._on_started = announce
+
+    def _run_prefork(self) -> int:
+        from ..engine.prefork import Supervisor
+
+        app = self.app
+        self.app.docket.close()
+        app._reset_connections()
+        handler = self._handler()
+
+        def make_child(slot: int, start: Any, end: Any) -> Worker:
+            app._reset_connections()
+            worker = self._make_worker(f"{self.hostname}-{slot}", "solo", 1)
+            worker._on_task_start, worker._on_task_end = start, end
+            return worker
+
+        def child_started(_slot: int) -> None:
+            signals.worker_process_init.send(sender=None)
+
+        supervisor = Supervisor(
+            make_child,
+            self.concurrency,
+            make_docket=lambda: app.docket,
+            time_limit=handler.hard_limit_of,
+            on_child_start=child_started,
+        )
+        self._on_ready(None)
+        try:
+            return supervisor.run()
+        finally:
+            signals.worker_shutdown.send(sender=self)
+
+    # -- in-process use (tests) ---------------------------------------------------------------
+
+    def start_in_thread(self) -> WorkController:
+        """Run a threads/solo consumer in a background thread (tests, embedded use)."""
+        if self.pool == "prefork":
+            self.pool = "threads"
+        self._prepare()
+        worker = self._make_worker(self.hostname, self.pool, self.concurrency)
+        self._worker = worker
+        self._on_ready(worker)
+        self._thread = threading.Thread(target=worker.run, name="celery-docket-worker", daemon=True)
+        self._thread.start()
+        if not worker.ready.wait(30):
+            raise RuntimeError("worker did not start within 30 s")
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        signals.worker_shutdown.send(sender=self)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:**@{host}"
+    return url
+
+
+_ = time, timezone

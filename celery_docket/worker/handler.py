@@ -1,0 +1,375 @@
+"""Turn one engine delivery of a Celery message into an engine outcome.
+
+Decode and check the message, run the task through ``app.trace``, and say what to commit:
+the Celery result meta, a retry (same id, retries + 1) or a dead letter with a reason.
+Follow-up messages (links, chain steps) are published before the commit.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from .. import signals, states
+from ..app.task import Context
+from ..app.trace import run_task
+from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
+from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
+from ..protocol import TaskMessage, build_task_message, decode_body
+
+log = logging.getLogger("celery.worker.strategy")
+tlog = logging.getLogger("celery.app.trace")
+
+
+class CeleryHandler:
+    """The engine handler of a Celery app's worker."""
+
+    def __init__(
+        self,
+        app: Any,
+        hostname: str,
+        soft_time_limit: float | None = None,
+        time_limit: float | None = None,
+    ) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.soft_time_limit = soft_time_limit
+        self.time_limit = time_limit
+        conf = app.conf
+        self.accept = list(conf.accept_content or ["json"])
+        self.ttl_ms = app.result_ttl_ms()
+        self.track_started = bool(conf.task_track_started)
+        self.ignore_result = bool(conf.task_ignore_result)
+        self.acks_late_default = bool(conf.task_acks_late)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _write(
+        self,
+        task_id: str,
+        state: str,
+        result: Any,
+        traceback: str | None = None,
+        request: Any = None,
+    ) -> ResultWrite:
+        meta = self.app.encode_meta(task_id, state, result, traceback, request=request)
+        return ResultWrite(self.app.results.key(task_id), meta, self.ttl_ms)
+
+    def acks_early(self, d: Delivery) -> bool:
+        """At-most-once only for tasks that ask for it (acks_late=False explicitly)."""
+        task = self.app._tasks.get(d.function)
+        if task is None:
+            return False
+        acks_late = task.acks_late
+        return acks_late is False or (acks_late is None and False)
+
+    def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
+        hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
+        hard = hard or task.time_limit or self.time_limit or self.app.conf.task_time_limit
+        soft = (
+            soft
+            or task.soft_time_limit
+            or self.soft_time_limit
+            or (self.app.conf.task_soft_time_limit)
+        )
+        return hard, soft
+
+    def hard_limit_of(self, d: Delivery) -> float | None:
+        try:
+            message = TaskMessage.decode(d.body)
+            task = self.app._tasks.get(message.task)
+        except Exception:
+            return None
+        if task is None:
+            return None
+        return self.time_limits(message, task)[0]
+
+    # -- the handler ----------------------------------------------------------------------
+
+    def __call__(self, d: Delivery) -> Outcome:
+        try:
+            message = TaskMessage.decode(d.body)
+        except InvalidTaskError as exc:
+            log.error("Received invalid task message %s: %s", d.execution_id, exc)
+            raise Undeliverable(f"invalid task message: {exc}") from exc
+        headers = message.headers
+        task_id, name = headers["id"], headers["task"]
+        task = self.app._tasks.get(name)
+        if task is None:
+            log.error(
+                "Received unregistered task of type %r.\nThe message has been ignored and "
+                "discarded.",
+                name,
+            )
+            exc = NotRegistered(name)
+            signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
+            return Outcome.dead(
+                f"unregistered task {name!r}", self._write(task_id, states.FAILURE, exc)
+            )
+        try:
+            args, kwargs, embed = decode_body(message, self.accept)
+        except Exception as exc:
+            log.error("Cannot decode task %s[%s]: %s", name, task_id, exc)
+            return Outcome.dead(
+                f"cannot decode body: {exc}", self._write(task_id, states.FAILURE, exc)
+            )
+        request = self._request(d, message, task, args, kwargs, embed)
+        log.info("Task %s[%s] received", name, task_id)
+        signals.task_received.send(sender=self, request=request)
+        if d.fate is not None:
+            hard = d.fate.partition(":")[2]
+            tlog.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
+            exc = TimeLimitExceeded(float(hard) if hard else hard)
+            task.on_failure(exc, task_id, args, kwargs, None)
+            signals.task_failure.send(
+                sender=task,
+                task_id=task_id,
+                exception=exc,
+                args=args,
+                kwargs=kwargs,
+                traceback=None,
+                einfo=None,
+            )
+            return Outcome.done(self._write(task_id, states.FAILURE, exc, request=request))
+        expires = headers.get("expires")
+        if expires and _parse(expires) < datetime.now(timezone.utc):
+            log.info("Discarding expired task %s[%s]", name, task_id)
+            signals.task_revoked.send(
+                sender=task, request=request, terminated=False, signum=None, expired=True
+            )
+            from ..exceptions import TaskRevokedError
+
+            return Outcome.done(
+                self._write(task_id, states.REVOKED, TaskRevokedError("expired"), request=request)
+            )
+        if task.typing:
+            try:
+                inspect.signature(task.run).bind(*args, **kwargs)
+            except TypeError as exc:
+                tlog.error("Task %s[%s] raised unexpected: %r", name, task_id, exc)
+                return Outcome.dead(
+                    f"arguments do not fit {name}: {exc}",
+                    self._write(task_id, states.FAILURE, exc, request=request),
+                )
+        if self.track_started or task.track_started:
+            self.app.store_result(
+                task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
+            )
+        hard, soft = self.time_limits(message, task)
+        with _soft_limit(soft):
+            outcome = run_task(task, request, args, kwargs, eager=False)
+        return self._commit_plan(d, message, task, request, outcome)
+
+    def _request(
+        self,
+        d: Delivery,
+        message: TaskMessage,
+        task: Any,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        embed: dict[str, Any],
+    ) -> Context:
+        h = message.headers
+        props = message.properties or {}
+        return Context(
+            id=h["id"],
+            task=h["task"],
+            args=args,
+            kwargs=kwargs,
+            retries=h.get("retries") or 0,
+            eta=h.get("eta"),
+            expires=h.get("expires"),
+            root_id=h.get("root_id"),
+            parent_id=h.get("parent_id"),
+            group=h.get("group"),
+            group_index=h.get("group_index"),
+            timelimit=h.get("timelimit"),
+            origin=h.get("origin"),
+            shadow=h.get("shadow"),
+            argsrepr=h.get("argsrepr"),
+            kwargsrepr=h.get("kwargsrepr"),
+            ignore_result=h.get("ignore_result", False),
+            headers=h,
+            callbacks=embed.get("callbacks"),
+            errbacks=embed.get("errbacks"),
+            chain=embed.get("chain"),
+            chord=embed.get("chord"),
+            reply_to=props.get("reply_to"),
+            correlation_id=props.get("correlation_id"),
+            priority=props.get("priority"),
+            delivery_info={
+                "exchange": "",
+                "routing_key": d.queue,
+                "priority": props.get("priority"),
+                "redelivered": d.delivery_count > 1,
+            },
+            hostname=self.hostname,
+            is_eager=False,
+            called_directly=False,
+            redelivered=d.delivery_count > 1,
+            properties=props,
+        )
+
+    def _store_wanted(self, task: Any, request: Context, state: str) -> bool:
+        ignore = request.ignore_result or task.ignore_result or self.ignore_result
+        if not ignore:
+            return True
+        return state in states.EXCEPTION_STATES and task.store_errors_even_if_ignored
+
+    def _commit_plan(
+        self, d: Delivery, message: TaskMessage, task: Any, request: Context, outcome: Any
+    ) -> Outcome:
+        task_id, name = request.id, task.name
+        assert task_id is not None
+        state = outcome.state
+        if state == states.RETRY and outcome.retry is not None:
+            plan = getattr(outcome.retry, "plan", None) or {}
+            eta = plan.get("eta")
+            retried = build_task_message(
+                name,
+                plan.get("args", request.args),
+                plan.get("kwargs", request.kwargs),
+                task_id=task_id,
+                eta=eta,
+                expires=request.expires,
+                retries=plan.get("retries", 1),
+                root_id=request.root_id,
+                parent_id=request.parent_id,
+                group_id=request.group,
+                group_index=request.group_index,
+                callbacks=request.callbacks,
+                errbacks=request.errbacks,
+                chain=request.chain,
+                chord=request.chord,
+                time_limit=(request.timelimit or [None, None])[0],
+                soft_time_limit=(request.timelimit or [None, None])[1],
+                ignore_result=request.ignore_result,
+                serializer=task.serializer or self.app.conf.task_serializer,
+            )
+            when_ms = int(eta.timestamp() * 1000) if eta else None
+            write = (
+                self._write(
+                    task_id, states.RETRY, outcome.exception, outcome.traceback, request=request
+                )
+                if self._store_wanted(task, request, state)
+                else None
+            )
+            return Outcome.again(when_ms, retried.encode(), d.attempt + 1, write)
+        if state == states.REJECTED:
+            requeue = bool(getattr(outcome.exception, "requeue", False))
+            if requeue:
+                return Outcome.again(None, attempt=d.attempt + 1)
+            return Outcome.dead(f"rejected: {getattr(outcome.exception, 'reason', '')}")
+        if state == states.IGNORED:
+            return Outcome.done()
+        if state == states.SUCCESS:
+            tlog.info(
+                "Task %s[%s] succeeded in %.6fs: %r", name, task_id, outcome.runtime, outcome.retval
+            )
+            self._send_followups(request, outcome.retval)
+            write = (
+                self._write(task_id, states.SUCCESS, outcome.retval, request=request)
+                if self._store_wanted(task, request, state)
+                else None
+            )
+            return Outcome.done(write)
+        # FAILURE
+        self._send_errbacks(request, outcome)
+        write = (
+            self._write(
+                task_id, states.FAILURE, outcome.exception, outcome.traceback, request=request
+            )
+            if self._store_wanted(task, request, state)
+            else None
+        )
+        return Outcome.done(write)
+
+    def _send_followups(self, request: Context, retval: Any) -> None:
+        app = self.app
+        for callback in request.callbacks or ():
+            sig = app.signature(callback)
+            sig.apply_async(
+                (retval,) if not sig.immutable else (),
+                parent_id=request.id,
+                root_id=request.root_id,
+            )
+        chain = list(request.chain or ())
+        if chain:
+            nxt = app.signature(chain.pop())
+            nxt.apply_async(
+                (retval,) if not nxt.immutable else (),
+                chain=chain or None,
+                parent_id=request.id,
+                root_id=request.root_id,
+            )
+
+    def _send_errbacks(self, request: Context, outcome: Any) -> None:
+        app = self.app
+        for errback in request.errbacks or ():
+            sig = app.signature(errback)
+            task = app._tasks.get(sig.name)
+            params = list(inspect.signature(task.run).parameters) if task is not None else []
+            if task is not None and len(params) >= 3 and not sig.immutable:
+                try:  # new-style errback: (request, exc, traceback), called in the worker
+                    sig.type(request, outcome.exception, outcome.traceback)
+                except Exception:
+                    log.exception("errback %s raised", sig.name)
+            else:
+                sig.apply_async((request.id,) if not sig.immutable else ())
+
+
+def _parse(value: str) -> datetime:
+    dt = datetime.fromisoformat(value)
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+class _soft_limit:  # noqa: N801 - used as a context manager
+    """Raise SoftTimeLimitExceeded inside the task after ``seconds`` (main thread: SIGALRM)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.timer: threading.Timer | None = None
+        self.previous: Any = None
+
+    def __enter__(self) -> None:
+        if not self.seconds:
+            return
+        if threading.current_thread() is threading.main_thread():
+
+            def _raise(_signum: int, _frame: Any) -> None:
+                raise SoftTimeLimitExceeded()
+
+            self.previous = signal.signal(signal.SIGALRM, _raise)
+            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
+        else:
+            import ctypes
+
+            ident = threading.get_ident()
+
+            def _inject() -> None:
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                    ctypes.c_ulong(ident), ctypes.py_object(SoftTimeLimitExceeded)
+                )
+
+            self.timer = threading.Timer(float(self.seconds), _inject)
+            self.timer.daemon = True
+            self.timer.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        elif self.seconds and threading.current_thread() is threading.main_thread():
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
+        time.sleep(0)

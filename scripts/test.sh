@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Install everything the tests need (redis-server from Debian, the package with its test
+# extra in .venv) and run lint, types and the whole test suite against a real redis-server
+# that this script starts on a loopback port and stops by its pid.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "== installing redis-server (Debian package)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+fi
+
+PY="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PY" -m venv .venv
+fi
+echo "== installing celery-docket[test]"
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e ".[test]"
+
+PORT="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+RDIR="$(mktemp -d)"
+redis-server --port "$PORT" --bind 127.0.0.1 --dir "$RDIR" --save '' --appendonly no \
+  --daemonize yes --pidfile "$RDIR/redis.pid" --logfile "$RDIR/redis.log"
+cleanup() { [ -f "$RDIR/redis.pid" ] && kill "$(cat "$RDIR/redis.pid")" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 50); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+export CELERY_DOCKET_TEST_REDIS="redis://127.0.0.1:$PORT/0"
+echo "== redis-server $(redis-server --version | awk '{print $3}') on $CELERY_DOCKET_TEST_REDIS"
+
+echo "== ruff"
+.venv/bin/ruff check celery_docket tests compat_tests benchmarks examples
+.venv/bin/ruff format --check celery_docket tests compat_tests benchmarks examples
+echo "== mypy (strict on the engine)"
+.venv/bin/mypy celery_docket/engine
+echo "== pytest"
+.venv/bin/python -m pytest -p no:cacheprovider "$@"
