@@ -125,7 +125,7 @@ def run_task(
         else:
             outcome = TraceOutcome(states.SUCCESS, retval=retval)
             task.on_success(retval, task_id, args, kwargs)
-            signals.task_success.send(sender=task, result=retval)
+            signals.task_success.send(sender=task, result=retval, runtime=time.monotonic() - t0)
         outcome.runtime = time.monotonic() - t0
         try:
             task.after_return(
