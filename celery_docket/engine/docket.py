@@ -42,6 +42,9 @@ class Call:
     replace: bool = False
     perpetual: bool = False
     attempt: int = 1
+    once: str | None = None
+    """A token: the call is added at most once per token (kept ``once_ttl_ms``)."""
+    once_ttl_ms: int = 7 * 24 * 3600 * 1000
 
 
 def translate_redis_errors(exc: redis.RedisError) -> Exception:
@@ -106,7 +109,7 @@ class Docket:
         execution_id = call.key if call.key is not None else (call.execution_id or uuid.uuid4().hex)
         when_ms = to_epoch_ms(call.when)
         k = self.keys(call.queue)
-        if not keyed and when_ms is None and not call.perpetual:
+        if not keyed and when_ms is None and not call.perpetual and call.once is None:
             # The hot path: one XADD, no script.
             pipe.command(
                 "xadd",
@@ -128,6 +131,8 @@ class Docket:
                 call.attempt,
                 "1" if call.perpetual else "",
                 GROUP,
+                call.once or "",
+                call.once_ttl_ms,
             ],
         )
         return execution_id, True

@@ -46,10 +46,17 @@ ADD = (
     + _ENQUEUE
     + """
 -- KEYS: stream, due, run key. ARGV: wake, id, fn, body, when_ms|'', keyed, replace,
---       attempt, perpetual, group
+--       attempt, perpetual, group, once token|'', once ttl ms
 local stream, due, rk = KEYS[1], KEYS[2], KEYS[3]
 local wake, id, n, b, w = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local k, replace, a, p, group = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local once, once_ttl = ARGV[11] or '', ARGV[12] or ''
+if once ~= '' then
+  -- at most one add per token, ever (within its TTL): chord bodies, fan-in triggers
+  if not redis.call('SET', once, id, 'NX', 'PX', once_ttl) then
+    return {'exists', 'done', '', ''}
+  end
+end
 local g = 1
 if k == '1' then
   local cur = redis.call('HMGET', rk, 's', 'w', 'g', 'm')
@@ -237,4 +244,30 @@ if cur[2] then
 end
 redis.call('DEL', rk)
 return 'queued'
+"""
+
+ACK_FAST = """
+-- KEYS: stream. ARGV: group, then per entry 4 values: msgid, result_key, result_value,
+-- result_ttl_ms. For plain acks of entries read less than half a lease ago (no other worker
+-- can have claimed them yet). XACK answers 1 only for the first ack of an entry, so at most
+-- one outcome is ever committed; returns 1 (committed) or 0 per entry.
+local stream, group = KEYS[1], ARGV[1]
+local out, gone = {}, {}
+local j = 2
+while j + 3 <= #ARGV do
+  local mid, rkey, rval, rttl = ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3]
+  j = j + 4
+  if redis.call('XACK', stream, group, mid) == 1 then
+    gone[#gone + 1] = mid
+    if rkey ~= '' then
+      if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
+      redis.call('PUBLISH', rkey, rval)
+    end
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+if #gone > 0 then redis.call('XDEL', stream, unpack(gone)) end
+return out
 """

@@ -36,7 +36,7 @@ from .docket import Call, Docket
 from .keys import GROUP, QueueKeys, heartbeat_key
 from .lua import Pipeline, Script
 from .messages import Delivery, Outcome, decode_entry
-from .scripts import COMPLETE, HANDBACK, MOVE, RENEW
+from .scripts import ACK_FAST, COMPLETE, HANDBACK, MOVE, RENEW
 
 log = logging.getLogger("celery_docket.engine.worker")
 
@@ -117,6 +117,7 @@ class Worker:
         self.keys = {q: docket.keys(q) for q in self.settings.queues}
         self.redis: Any = docket.redis
         self._complete = Script(COMPLETE)
+        self._ack_fast = Script(ACK_FAST)
         self._renew = Script(RENEW)
         self._handback = Script(HANDBACK)
         self._move = Script(MOVE)
@@ -133,6 +134,7 @@ class Worker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_lock = threading.Lock()
         self.clock_offset_ms = 0.0
+        self._read_started = time.monotonic()
         self.processed = 0
         self.started_at = 0.0
         self.ready = threading.Event()
@@ -205,7 +207,7 @@ class Worker:
                 name = _text(info["name"])
                 if name == self.consumer or not name.startswith(prefix):
                     continue
-                if self.redis.exists(heartbeat_key(self.docket.prefix, name)):
+                if self._alive(name):
                     log.warning("worker: another live worker uses node name %s", self.node)
                     continue
                 if int(info.get("pending", 0)):
@@ -227,6 +229,27 @@ class Worker:
                     log.info("worker: adopted %d entries of %s on %s", len(claimed), name, q)
                 self.redis.xgroup_delconsumer(k.stream, GROUP, name)
         self._attach_fates(list(self._reclaimed))
+
+    def _alive(self, consumer: str) -> bool:
+        """Is that consumer's process alive? A heartbeat from this host whose pid is gone
+        belongs to a dead predecessor (e.g. SIGKILLed and restarted by a supervisor)."""
+        raw = self.redis.get(heartbeat_key(self.docket.prefix, consumer))
+        if raw is None:
+            return False
+        try:
+            info = json.loads(raw)
+            host, pid = info.get("host"), int(info.get("pid"))
+        except (ValueError, TypeError):
+            return True
+        if host != socket.gethostname() or pid == os.getpid():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
     def _assert_perpetuals(self) -> None:
         if not self.perpetuals:
@@ -252,7 +275,7 @@ class Worker:
     def _delivery(self, queue: str, mid: str, fields: dict[bytes, bytes]) -> Delivery | None:
         try:
             d = decode_entry(queue, mid, fields)
-        except (KeyError, ValueError, UnicodeDecodeError) as exc:
+        except (KeyError, ValueError, UnicodeDecodeError, TypeError) as exc:
             self._dead_letter_malformed(queue, mid, fields, f"malformed entry: {exc!r}")
             return None
         d.received_at = time.time()
@@ -264,13 +287,15 @@ class Worker:
     ) -> None:
         log.error("worker: dead-lettering %s on %s: %s", mid, queue, reason)
         raw = (
-            b"json:" + json.dumps({_text(k): _text(v) for k, v in (fields or {}).items()}).encode()
+            b"json:"
+            + json.dumps({_lossy(k): _lossy(v) for k, v in (fields or {}).items()}).encode()
         )
         d = Delivery(queue, mid, "?", "?", raw, 1, False, "", False, worker=self.consumer)
         self._commit([(d, Outcome.dead(reason))])
 
     def _read(self, count: int) -> list[Delivery]:
         streams = {k.stream: ">" for k in self.keys.values()}
+        self._read_started = time.monotonic()
         block = None if self.docket.backend.is_memory else self.settings.block_ms
         try:
             reply = self.redis.xreadgroup(GROUP, self.consumer, streams, count=count, block=block)
@@ -335,8 +360,16 @@ class Worker:
     # -- running -----------------------------------------------------------------------------
 
     def _track(self, d: Delivery) -> None:
+        """Remember an entry until its commit; ``started`` is taken before the read that
+        delivered it, so ``now - started`` never understates the entry's idle time."""
         with self._inflight_lock:
-            self._inflight[d.message_id] = _InFlight(d, time.monotonic())
+            self._inflight[d.message_id] = _InFlight(d, self._read_started)
+
+    def _track_batch(self, batch: list[Delivery]) -> None:
+        started = self._read_started
+        with self._inflight_lock:
+            for d in batch:
+                self._inflight[d.message_id] = _InFlight(d, started)
 
     def _ack_early(self, batch: list[Delivery]) -> None:
         """At-most-once deliveries are acked before they run."""
@@ -356,8 +389,7 @@ class Worker:
                     flight.early_acked = True
 
     def _run_solo(self, batch: list[Delivery]) -> None:
-        for d in batch:
-            self._track(d)
+        self._track_batch(batch)
         self._ack_early(batch)
         done: list[tuple[Delivery, Outcome]] = []
         first_done = 0.0
@@ -460,35 +492,49 @@ class Worker:
                 backoff = min(backoff * 2, 5.0)
 
     def _commit(self, done: list[tuple[Delivery, Outcome]]) -> None:
-        by_queue: dict[str, list[tuple[Delivery, Outcome]]] = {}
-        for d, outcome in done:
-            by_queue.setdefault(d.queue, []).append((d, outcome))
+        """Commit outcomes with their acks in one round trip.
+
+        Plain acks of unkeyed entries read less than half a lease ago take the fast script
+        (no other worker can own them yet; XACK's answer fences double commits). Everything
+        else, and anything older, takes the full script that checks the entry is still
+        pending under this consumer's name.
+        """
+        safe_before = time.monotonic() - self.settings.lease_seconds / 2.0
+        fast: dict[str, list[tuple[Delivery, Outcome]]] = {}
+        full: dict[str, list[tuple[Delivery, Outcome, bool]]] = {}
+        with self._inflight_lock:
+            for d, o in done:
+                flight = self._inflight.get(d.message_id)
+                early = flight is not None and flight.early_acked
+                recent = flight is not None and flight.started > safe_before
+                if o.action == "ack" and not d.keyed and recent and not early and d.fate is None:
+                    fast.setdefault(d.queue, []).append((d, o))
+                else:
+                    full.setdefault(d.queue, []).append((d, o, not early))
         pipe = Pipeline(self.redis)
         order: list[list[tuple[Delivery, Outcome]]] = []
-        for q, items in by_queue.items():
+        for q, items in fast.items():
             k = self.keys.get(q) or self.docket.keys(q)
-            args: list[str | bytes | int | float] = [
-                GROUP,
-                self.consumer,
-                k.run_prefix,
-                k.wake,
-                q,
-            ]
-            with self._inflight_lock:
-                early = {
-                    d.message_id
-                    for d, _o in items
-                    if (f := self._inflight.get(d.message_id)) is not None and f.early_acked
-                }
+            args: list[str | bytes | int | float] = [GROUP]
             for d, o in items:
-                args += _outcome_args(d, o, fence=d.message_id not in early)
-            pipe.script(self._complete, [k.stream, k.due, k.dead], args)
+                r = o.result
+                if r is None:
+                    args += [d.message_id, "", b"", 0]
+                else:
+                    args += [d.message_id, r.key, r.value, max(0, int(r.ttl_ms))]
+            pipe.script(self._ack_fast, [k.stream], args)
             order.append(items)
+        for q, entries in full.items():
+            k = self.keys.get(q) or self.docket.keys(q)
+            args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
+            for d, o, fence in entries:
+                args += _outcome_args(d, o, fence=fence)
+            pipe.script(self._complete, [k.stream, k.due, k.dead], args)
+            order.append([(d, o) for d, o, _f in entries])
         fated = [d for d, _o in done if d.fate is not None]
         for d in fated:
-            pipe.command(
-                "hdel", (self.keys.get(d.queue) or self.docket.keys(d.queue)).fates, d.message_id
-            )
+            k = self.keys.get(d.queue) or self.docket.keys(d.queue)
+            pipe.command("hdel", k.fates, d.message_id)
         replies = pipe.execute()[: len(order)]
         with self._inflight_lock:
             for d, _o in done:
@@ -575,6 +621,7 @@ class Worker:
         info = {
             "consumer": self.consumer,
             "node": self.node,
+            "host": socket.gethostname(),
             "pid": os.getpid(),
             "queues": list(self.keys),
             "pool": self.settings.pool,
@@ -640,12 +687,16 @@ class Worker:
                 d.fate = _text(fate)
 
     def _keeper_loop(self) -> None:
+        """Runs until the worker has fully stopped: a graceful drain longer than the lease
+        must keep its leases, or another worker would run the same entries again."""
         period = max(0.05, min(self.settings.lease_seconds / 3.0, 10.0))
         last_perpetual = time.monotonic()
-        while not self._stopping.wait(period):
+        while not self._stopped.wait(period):
             try:
                 self._beat_heart()
                 self._renew_leases()
+                if self.stopping:
+                    continue
                 self._reclaim_expired()
                 if time.monotonic() - last_perpetual > self.settings.perpetual_refresh_seconds:
                     self._assert_perpetuals()
@@ -694,6 +745,11 @@ class Worker:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _lossy(value: Any) -> str:
+    """Text of a field that may not be UTF-8 (a malformed entry must still be recorded)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | int | float]:
