@@ -10,7 +10,15 @@ __version__ = "0.1.0"
 
 from ._state import current_app, current_task  # noqa: E402
 from .app import Celery, Task, shared_task  # noqa: E402
-from .canvas import Signature, chain, group, maybe_signature, signature, subtask  # noqa: E402
+from .canvas import (  # noqa: E402
+    Signature,
+    chain,
+    chord,
+    group,
+    maybe_signature,
+    signature,
+    subtask,
+)
 
 __all__ = [
     "Celery",
@@ -18,6 +26,7 @@ __all__ = [
     "Task",
     "__version__",
     "chain",
+    "chord",
     "current_app",
     "current_task",
     "group",

@@ -83,6 +83,10 @@ class Signature(dict):  # type: ignore[type-arg]
         )
 
     def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Signature:
+        if type(self) is not Signature:  # chain/group/chord: a copy of the same kind
+            copy = _from_dict(dict(self), self._app)
+            copy.options.update(opts)
+            return copy
         new_args, new_kwargs, new_opts = self._merge(args, kwargs, opts)
         sig = Signature(
             self.name,
@@ -145,12 +149,32 @@ class Signature(dict):  # type: ignore[type-arg]
 
 
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
+    """A signature from a task, a name, or Celery's dict form (keeping its canvas type)."""
     app = kwargs.pop("app", None)
     if isinstance(varies, dict) and not args and not kwargs:
         if isinstance(varies, Signature):
-            return varies.clone()
-        return Signature(varies, app=app)
+            return varies if type(varies) is not Signature else varies.clone()
+        return _from_dict(varies, app)
     return Signature(varies, *args, app=app, **kwargs)
+
+
+def _from_dict(d: dict[str, Any], app: Any) -> Signature:
+    kind = d.get("subtask_type")
+    kw = d.get("kwargs") or {}
+    options = dict(d.get("options") or {})
+    if kind == "chain":
+        return chain(*[_from_dict(t, app) for t in kw.get("tasks", ())], app=app, **options)
+    if kind == "group":
+        return group(*[_from_dict(t, app) for t in kw.get("tasks", ())], app=app, **options)
+    if kind == "chord":
+        body = kw.get("body")
+        return chord(
+            [_from_dict(t, app) for t in kw.get("header", ())],
+            _from_dict(body, app) if isinstance(body, dict) else body,
+            app=app,
+            **options,
+        )
+    return Signature(d, app=app)
 
 
 maybe_signature = signature
@@ -183,7 +207,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
         return " | ".join(repr(t) for t in self.tasks)
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
-        tasks = [t.clone() for t in self.tasks]
+        tasks = _upgrade_groups([t.clone() for t in self.tasks])
         if not tasks:
             raise ValueError("empty chain")
         if self.app.conf.task_always_eager:
@@ -193,8 +217,12 @@ class chain(Signature):  # noqa: N801 - Celery's name
         parent = None
         results = []
         for t in tasks:
-            t.options.setdefault("task_id", str(uuid.uuid4()))
-            result = self.app.AsyncResult(t.options["task_id"], parent=parent)
+            holder = t
+            if isinstance(t, chord):
+                holder = t.body if isinstance(t.body, Signature) else signature(t.body)
+                t["kwargs"]["body"] = holder
+            holder.options.setdefault("task_id", str(uuid.uuid4()))
+            result = self.app.AsyncResult(holder.options["task_id"], parent=parent)
             results.append(result)
             parent = result
         first, rest = tasks[0], tasks[1:]
@@ -203,7 +231,7 @@ class chain(Signature):  # noqa: N801 - Celery's name
 
     def apply(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         result = None
-        for i, task in enumerate(self.tasks):
+        for i, task in enumerate(_upgrade_groups(self.tasks)):
             result = task.apply(
                 args if i == 0 else (result.get(),), kwargs if i == 0 else None, **options
             )
@@ -211,6 +239,21 @@ class chain(Signature):  # noqa: N801 - Celery's name
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
+
+
+def _upgrade_groups(tasks: list[Signature]) -> list[Signature]:
+    """In a chain, a group followed by another step becomes a chord (as in Celery)."""
+    out: list[Signature] = []
+    i = 0
+    while i < len(tasks):
+        t = tasks[i]
+        if isinstance(t, group) and i + 1 < len(tasks):
+            out.append(chord(t, tasks[i + 1]))
+            i += 2
+            continue
+        out.append(t)
+        i += 1
+    return out
 
 
 class group(Signature):  # noqa: N801 - Celery's name
@@ -250,5 +293,70 @@ class group(Signature):  # noqa: N801 - Celery's name
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)
 
+    def __or__(self, other: Any) -> Any:
+        """``group | task`` becomes a chord, as in Celery."""
+        if isinstance(other, group):
+            other = chain(other)
+        if isinstance(other, chain):
+            return chain(chord(self, other.tasks[0]), *other.tasks[1:])
+        return chord(self, other)
 
-__all__ = ["Signature", "chain", "group", "maybe_signature", "signature", "subtask"]
+
+class chord(Signature):  # noqa: N801 - Celery's name
+    """A header group whose results, in order, are passed to the body once all are done."""
+
+    def __init__(
+        self, header: Any, body: Any = None, task_id: str | None = None, **options: Any
+    ) -> None:
+        tasks = header.tasks if isinstance(header, group) else [signature(t) for t in header]
+        app = options.pop("app", None)
+        if isinstance(body, dict) and not isinstance(body, Signature):
+            body = _from_dict(body, app)
+        super().__init__(
+            "celery.chord", (), {"header": tasks, "body": body}, options, subtask_type="chord"
+        )
+        self._app = app or (tasks[0]._app if tasks else getattr(body, "_app", None))
+
+    @property
+    def tasks(self) -> list[Signature]:
+        return list(self["kwargs"]["header"])
+
+    @property
+    def body(self) -> Any:
+        return self["kwargs"]["body"]
+
+    def __call__(self, body: Any = None, **options: Any) -> Any:
+        return self.apply_async((), {}, body=body, **options)
+
+    def apply_async(
+        self, args: Any = None, kwargs: Any = None, body: Any = None, **options: Any
+    ) -> Any:
+        from .result import GroupResult
+
+        body = signature(body or self.body)
+        app = self.app
+        if app.conf.task_always_eager:
+            return self.apply(args, kwargs, body=body, **options)
+        header = [t.clone() for t in self.tasks]
+        group_id = options.pop("group_id", None) or str(uuid.uuid4())
+        body = body.clone()
+        body_id = body.options.setdefault("task_id", str(uuid.uuid4()))
+        if not header:
+            return body.apply_async(([],) if not body.immutable else ())
+        body.options["chord_size"] = len(header)
+        results = [
+            t.apply_async(args, kwargs, group_id=group_id, group_index=i, chord=body, **options)
+            for i, t in enumerate(header)
+        ]
+        return app.AsyncResult(body_id, parent=GroupResult(group_id, results, app=app))
+
+    def apply(self, args: Any = None, kwargs: Any = None, body: Any = None, **options: Any) -> Any:
+        body = signature(body or self.body)
+        values = [t.apply(args, kwargs).get() for t in self.tasks]
+        return body.apply((values,) if not body.immutable else ())
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        return self.apply_async(args, kwargs)
+
+
+__all__ = ["Signature", "chain", "chord", "group", "maybe_signature", "signature", "subtask"]

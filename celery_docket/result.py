@@ -204,16 +204,30 @@ class AsyncResult:
         """Wait for the task to be ready and return its value (or raise its exception)."""
         if disable_sync_subtasks:
             _assert_will_not_block()
+        if follow_parents and propagate:
+            self._raise_parent_error()
         if self._cache is None:
-            try:
-                raw = self.app.results.wait(
-                    self.id,
-                    timeout,
-                    is_final=lambda value: self._decode(value)["status"] in states.READY_STATES,
-                )
-            except ResultTimeout:
-                raise TimeoutError("The operation timed out.") from None
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                # wait in slices so a failed parent (a chain step, a chord header) surfaces
+                # instead of waiting out the timeout for a task that will never run
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError("The operation timed out.")
+                slice_ = 1.0 if remaining is None else min(remaining, 1.0)
+                try:
+                    raw = self.app.results.wait(
+                        self.id,
+                        slice_,
+                        is_final=lambda v: self._decode(v)["status"] in states.READY_STATES,
+                    )
+                    break
+                except ResultTimeout:
+                    if follow_parents and propagate and self.parent is not None:
+                        self._raise_parent_error()
             self._cache = self._decode(raw)
+        if follow_parents and propagate and self._cache["status"] in states.PROPAGATE_STATES:
+            self._raise_parent_error()
         meta = self._cache
         if on_message is not None:
             on_message(meta)
@@ -228,6 +242,23 @@ class AsyncResult:
         return value
 
     wait = get
+
+    def _raise_parent_error(self) -> None:
+        """Raise the error of the nearest failed ancestor, as Celery's follow_parents does."""
+        node = self.parent
+        chain = []
+        while node is not None:
+            chain.append(node)
+            node = getattr(node, "parent", None)
+        for ancestor in reversed(chain):
+            members = ancestor.results if isinstance(ancestor, ResultSet) else [ancestor]
+            for member in members:
+                meta = member._meta()
+                if meta["status"] in states.PROPAGATE_STATES:
+                    value = meta.get("result")
+                    if isinstance(value, BaseException):
+                        raise value
+                    raise TaskRevokedError(member.id)
 
     def forget(self) -> None:
         self._cache = None

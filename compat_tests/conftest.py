@@ -8,6 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from tests.conftest import redis_server_url  # noqa: F401 - fixture
+
 
 def _celery_system() -> SimpleNamespace:
     celery = pytest.importorskip("celery")
@@ -16,7 +18,7 @@ def _celery_system() -> SimpleNamespace:
 
     def make_app(**conf: object):
         app = celery.Celery(f"compat{uuid.uuid4().hex[:6]}", set_as_current=False)
-        app.conf.update(broker_url="memory://", result_backend="cache+memory://", **conf)
+        app.conf.update({"broker_url": "memory://", "result_backend": "cache+memory://", **conf})
         return app
 
     def worker(app):
@@ -40,7 +42,7 @@ def _docket_system() -> SimpleNamespace:
 
     def make_app(**conf: object):
         app = celery_docket.Celery(f"compat{uuid.uuid4().hex[:6]}", set_as_current=False)
-        app.conf.update(broker_url=f"memory://{uuid.uuid4().hex[:8]}", **conf)
+        app.conf.update({"broker_url": f"memory://{uuid.uuid4().hex[:8]}", **conf})
         return app
 
     class _Running:

@@ -420,6 +420,7 @@ class Celery:
         chain: Any = None,
         task_type: Any = None,
         replace: bool = False,
+        _once: str | None = None,
         **options: Any,
     ) -> Any:
         """Publish a task by name; returns its AsyncResult. Explicit task ids are idempotent."""
@@ -495,6 +496,7 @@ class Celery:
                 key=task_id if explicit_id else None,
                 execution_id=task_id,
                 replace=replace,
+                once=_once,
             )
         )
         signals.after_task_publish.send(

@@ -21,6 +21,7 @@ from ..app.trace import run_task
 from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
 from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
 from ..protocol import TaskMessage, build_task_message, decode_body
+from . import chords
 
 log = logging.getLogger("celery.worker.strategy")
 tlog = logging.getLogger("celery.app.trace")
@@ -56,17 +57,25 @@ class CeleryHandler:
         result: Any,
         traceback: str | None = None,
         request: Any = None,
-    ) -> ResultWrite:
+    ) -> ResultWrite | None:
+        """The result write to commit with the ack, when results live on the broker.
+
+        With a separate result backend the write cannot share the broker's atomic commit:
+        it is stored there first (before the ack, so nothing acked lacks its result).
+        """
         meta = self.app.encode_meta(task_id, state, result, traceback, request=request)
-        return ResultWrite(self.app.results.key(task_id), meta, self.ttl_ms)
+        store = self.app.results
+        if store is not self.app.docket.results:
+            store.set(task_id, meta, self.ttl_ms or None)
+            return None
+        return ResultWrite(store.key(task_id), meta, self.ttl_ms)
 
     def acks_early(self, d: Delivery) -> bool:
         """At-most-once only for tasks that ask for it (acks_late=False explicitly)."""
         task = self.app._tasks.get(d.function)
         if task is None:
             return False
-        acks_late = task.acks_late
-        return acks_late is False or (acks_late is None and False)
+        return task.acks_late is False
 
     def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
         hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
@@ -291,6 +300,8 @@ class CeleryHandler:
 
     def _send_followups(self, request: Context, retval: Any) -> None:
         app = self.app
+        if request.chord:
+            chords.on_header_done(app, request, retval)
         for callback in request.callbacks or ():
             sig = app.signature(callback)
             sig.apply_async(
@@ -310,6 +321,8 @@ class CeleryHandler:
 
     def _send_errbacks(self, request: Context, outcome: Any) -> None:
         app = self.app
+        if request.chord and outcome.exception is not None:
+            chords.on_header_failed(app, request, outcome.exception)
         for errback in request.errbacks or ():
             sig = app.signature(errback)
             task = app._tasks.get(sig.name)

@@ -1,0 +1,159 @@
+"""Facade behaviour beyond what real Celery can be compared on (ours on purpose)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from celery_docket import Celery, shared_task
+from celery_docket.exceptions import NotRegistered
+from celery_docket.worker import WorkController
+
+
+@pytest.fixture
+def app(broker_url: str, prefix: str) -> Celery:
+    a = Celery(f"f{uuid.uuid4().hex[:6]}", broker=broker_url, set_as_current=False)
+    a.conf.docket_key_prefix = prefix
+    yield a
+    a.close()
+
+
+def _worker(app: Celery, **kw) -> WorkController:
+    return WorkController(app, pool="threads", concurrency=2, setup_logging=False, **kw)
+
+
+def test_explicit_task_id_is_an_idempotency_key(app: Celery) -> None:
+    runs = []
+
+    @app.task(name="f.once")
+    def once(x):
+        runs.append(x)
+        return x
+
+    first = once.apply_async((1,), task_id="order-42", countdown=0.3)
+    second = once.apply_async((2,), task_id="order-42", countdown=0.3)
+    assert first.id == second.id == "order-42"
+    w = _worker(app).start_in_thread()
+    try:
+        assert first.get(timeout=10) == 1
+        time.sleep(0.5)
+    finally:
+        w.stop()
+    assert runs == [1]
+
+
+@pytest.mark.redis
+def test_separate_result_backend(redis_server_url: str, prefix: str) -> None:
+    backend = redis_server_url.rsplit("/", 1)[0] + "/4"
+    app = Celery("sep", broker=f"memory://{prefix}", backend=backend, set_as_current=False)
+
+    @app.task(name="f.add")
+    def add(x, y):
+        return x + y
+
+    w = _worker(app).start_in_thread()
+    try:
+        r = add.delay(2, 5)
+        assert r.get(timeout=10) == 7
+    finally:
+        w.stop()
+    import redis
+
+    stored = redis.Redis.from_url(backend).get(f"celery-task-meta-{r.id}")
+    assert stored is not None and b'"SUCCESS"' in stored
+
+
+def test_beat_entries_tick_once_per_interval_across_two_workers(app: Celery) -> None:
+    ticks: list[float] = []
+
+    @app.task(name="f.tick")
+    def tick():
+        ticks.append(time.time())
+
+    app.conf.beat_schedule = {"every-300ms": {"task": "f.tick", "schedule": 0.3}}
+    w1 = _worker(app, hostname="one@%h").start_in_thread()
+    w2 = _worker(app, hostname="two@%h").start_in_thread()
+    try:
+        time.sleep(2.0)
+    finally:
+        w1.stop()
+        w2.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert 4 <= len(ticks) <= 8, ticks
+    assert min(gaps) >= 0.25, gaps
+
+
+def test_removed_beat_entry_is_not_rescheduled(app: Celery) -> None:
+    ticks: list[float] = []
+
+    @app.task(name="f.tick2")
+    def tick2():
+        ticks.append(time.time())
+
+    app.conf.beat_schedule = {"gone": {"task": "f.tick2", "schedule": 0.2}}
+    w = _worker(app).start_in_thread()
+    try:
+        deadline = time.time() + 5
+        while not ticks and time.time() < deadline:
+            time.sleep(0.02)
+        app.conf.beat_schedule = {}
+        time.sleep(0.8)
+        count = len(ticks)
+        time.sleep(0.6)
+    finally:
+        w.stop()
+    assert count >= 1 and len(ticks) == count
+    assert app.docket.execution_record("beat:gone", "celery") == {}
+
+
+def test_shared_task_binds_to_the_current_app(app: Celery) -> None:
+    @shared_task(name="f.shared")
+    def shared(x):
+        return x * 3
+
+    app.set_current()
+    app.finalize()
+    assert "f.shared" in app.tasks
+    w = _worker(app).start_in_thread()
+    try:
+        assert shared.delay(3).get(timeout=10) == 9
+    finally:
+        w.stop()
+
+
+def test_unregistered_task_fails_and_is_dead_lettered(app: Celery) -> None:
+    @app.task(name="f.known")
+    def known():
+        return "ok"
+
+    w = _worker(app).start_in_thread()
+    try:
+        r = app.send_task("f.unknown", (1,))
+        with pytest.raises(NotRegistered):
+            r.get(timeout=10)
+        assert known.delay().get(timeout=10) == "ok"
+    finally:
+        w.stop()
+    dead = app.docket.redis.xrange(app.docket.keys("celery").dead)
+    assert [f[b"r"] for _m, f in dead] == [b"unregistered task 'f.unknown'"]
+
+
+def test_pickle_refused_unless_accepted(app: Celery) -> None:
+    app.conf.task_serializer = "pickle"
+
+    @app.task(name="f.p")
+    def p(x):
+        return x
+
+    w = _worker(app).start_in_thread()
+    try:
+        r = p.delay(1)
+        with pytest.raises(Exception) as info:
+            r.get(timeout=10)
+    finally:
+        w.stop()
+    assert "untrusted content" in str(info.value) or "ContentDisallowed" in repr(info.value)
+    dead = app.docket.redis.xrange(app.docket.keys("celery").dead)
+    assert len(dead) == 1 and b"cannot decode body" in dead[0][1][b"r"]
