@@ -68,3 +68,34 @@ def _docket_system() -> SimpleNamespace:
 @pytest.fixture(params=["celery", "celery_docket"])
 def system(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
     yield _celery_system() if request.param == "celery" else _docket_system()
+
+
+# -- the compatibility matrix: outcomes per scenario and system --------------------------
+
+_outcomes: dict[tuple[str, str, str], str] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Record each compat scenario's outcome per system (setup skips count as skipped)."""
+    if "[" not in report.nodeid or not report.nodeid.startswith("compat_tests/"):
+        return
+    path, _, rest = report.nodeid.partition("::")
+    name, _, system_id = rest.partition("[")
+    system_id = system_id.rstrip("]")
+    key = (path.rsplit("/", 1)[-1], name, system_id)
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        _outcomes[key] = report.outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    import json
+    import os
+
+    target = os.environ.get("COMPAT_RESULTS")
+    if target and _outcomes:
+        rows = [
+            {"module": m, "scenario": n, "system": s, "outcome": o}
+            for (m, n, s), o in sorted(_outcomes.items())
+        ]
+        with open(target, "w") as fh:
+            json.dump(rows, fh, indent=1)

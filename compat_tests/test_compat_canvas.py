@@ -66,8 +66,10 @@ def test_chain_group_chord(system) -> None:
 
 @pytest.mark.redis
 def test_chord_header_failure_is_a_chord_error(system, request) -> None:
-    """Celery's Redis result backend (the layout we keep) raises ChordError; its cache
-    backend would re-raise the header's own error, so the oracle runs on real Redis here."""
+    """A failed chord header: get() raises its error, the body is stored as ChordError.
+
+    The oracle uses Celery's Redis result backend (the layout we keep): its cache backend
+    stores chord failures differently."""
     if system.name == "celery":
         url = request.getfixturevalue("redis_server_url")
         app = system.make_app(result_backend=url.rsplit("/", 1)[0] + "/3")

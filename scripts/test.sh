@@ -37,4 +37,12 @@ echo "== ruff"
 echo "== mypy (strict on the engine)"
 .venv/bin/mypy celery_docket/engine
 echo "== pytest"
+if [ "$#" -eq 0 ]; then
+  # the whole suite; compat outcomes are recorded to check MIGRATING.md's matrix against them
+  export COMPAT_RESULTS="$RDIR/compat.json"
+fi
 .venv/bin/python -m pytest -p no:cacheprovider "$@"
+if [ "$#" -eq 0 ]; then
+  echo "== MIGRATING.md compatibility matrix"
+  .venv/bin/python compat_tests/render_matrix.py "$COMPAT_RESULTS" --check MIGRATING.md
+fi
