@@ -157,3 +157,39 @@ def test_pickle_refused_unless_accepted(app: Celery) -> None:
     assert "untrusted content" in str(info.value) or "ContentDisallowed" in repr(info.value)
     dead = app.docket.redis.xrange(app.docket.keys("celery").dead)
     assert len(dead) == 1 and b"cannot decode body" in dead[0][1][b"r"]
+
+
+def test_periodic_task_added_on_after_configure_ticks(app: Celery) -> None:
+    seen: list[str] = []
+
+    @app.task(name="f.t3")
+    def t3(x):
+        seen.append(x)
+
+    @app.on_after_configure.connect
+    def setup(sender, **kwargs):
+        sender.add_periodic_task(0.2, t3.s("hi"), name="fast")
+
+    w = _worker(app).start_in_thread()
+    try:
+        time.sleep(1.2)
+    finally:
+        w.stop()
+    assert len(seen) >= 3 and set(seen) == {"hi"}
+
+
+def test_crontab_entry_is_parked_for_its_next_fire_time(app: Celery) -> None:
+    from datetime import datetime, timezone
+
+    from celery_docket.schedules import crontab
+    from celery_docket.worker.beat import BeatPlanner
+
+    app.conf.timezone = "Europe/Berlin"
+    app.conf.beat_schedule = {"c": {"task": "f.x", "schedule": crontab(minute="*/5", hour=10)}}
+    (spec,) = BeatPlanner(app).perpetuals(["celery"])
+    assert spec.key == "beat:c"
+    now = datetime(2026, 1, 15, 9, 2, 30, tzinfo=timezone.utc)  # 10:02:30 in Berlin (CET)
+    due = spec.first_when_ms(int(now.timestamp() * 1000))
+    assert datetime.fromtimestamp(due / 1000, timezone.utc) == datetime(
+        2026, 1, 15, 9, 5, tzinfo=timezone.utc
+    )

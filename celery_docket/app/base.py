@@ -589,13 +589,20 @@ class Celery:
         name: str | None = None,
         **opts: Any,
     ) -> str:
-        key = name or f"{getattr(sig, 'name', sig)!s}"
+        """Add a beat entry (keyed by ``name`` or the signature's repr, as in Celery)."""
+        from ..canvas import Signature
+
+        if isinstance(sig, Signature):
+            sig = sig.clone(args or None, dict(kwargs) if kwargs else None)
+        else:
+            sig = self.signature(getattr(sig, "name", sig), tuple(args or ()), dict(kwargs or {}))
+        key = name or repr(sig)
         entry = {
             "schedule": schedule,
-            "task": getattr(sig, "name", sig),
-            "args": tuple(getattr(sig, "args", args) or args or ()),
-            "kwargs": dict(getattr(sig, "kwargs", None) or kwargs or {}),
-            "options": {**dict(getattr(sig, "options", None) or {}), **opts},
+            "task": sig.name,
+            "args": sig.args,
+            "kwargs": sig.kwargs,
+            "options": dict(sig.options, **opts),
         }
         self.conf.beat_schedule = {**(self.conf.get("beat_schedule") or {}), key: entry}
         return key
