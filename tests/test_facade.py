@@ -193,3 +193,112 @@ def test_crontab_entry_is_parked_for_its_next_fire_time(app: Celery) -> None:
     assert datetime.fromtimestamp(due / 1000, timezone.utc) == datetime(
         2026, 1, 15, 9, 5, tzinfo=timezone.utc
     )
+
+
+def test_update_state_progress_and_result_extended(app: Celery) -> None:
+    import threading
+
+    app.conf.result_extended = True
+    gate = threading.Event()
+
+    @app.task(bind=True, name="f.progress")
+    def progress(self, n):
+        self.update_state(state="PROGRESS", meta={"done": 1, "of": n})
+        gate.wait(5)
+        return n
+
+    w = _worker(app).start_in_thread()
+    try:
+        r = progress.delay(3)
+        deadline = time.time() + 5
+        while r.state != "PROGRESS" and time.time() < deadline:
+            time.sleep(0.02)
+        assert r.state == "PROGRESS" and r.info == {"done": 1, "of": 3}
+        gate.set()
+        assert r.get(timeout=10) == 3
+        again = app.AsyncResult(r.id)
+        assert again.name == "f.progress" and again.args == [3] and again.kwargs == {}
+        assert again.queue == "celery" and again.worker.startswith("celery@")
+        again.forget()
+        assert app.AsyncResult(r.id).state == "PENDING"
+    finally:
+        gate.set()
+        w.stop()
+
+
+def test_result_expires_sets_a_ttl(app: Celery) -> None:
+    app.conf.result_expires = 60
+
+    @app.task(name="f.ttl")
+    def ttl():
+        return 1
+
+    w = _worker(app).start_in_thread()
+    try:
+        r = ttl.delay()
+        r.get(timeout=10)
+    finally:
+        w.stop()
+    pttl = app.results.backend.client.pttl(f"celery-task-meta-{r.id}")
+    assert 50_000 < pttl <= 60_000
+
+
+def test_expired_message_is_revoked_not_run(app: Celery) -> None:
+    from celery_docket.exceptions import TaskRevokedError
+
+    runs = []
+
+    @app.task(name="f.exp")
+    def exp():
+        runs.append(1)
+
+    r = exp.apply_async(countdown=0.5, expires=0.1)
+    w = _worker(app).start_in_thread()
+    try:
+        with pytest.raises(TaskRevokedError):
+            r.get(timeout=10)
+    finally:
+        w.stop()
+    assert runs == [] and r.state == "REVOKED"
+
+
+def test_track_started_and_soft_time_limit_in_threads_pool(app: Celery) -> None:
+    from celery_docket.exceptions import SoftTimeLimitExceeded
+
+    app.conf.task_track_started = True
+    states_seen = []
+
+    @app.task(bind=True, name="f.soft", soft_time_limit=0.3)
+    def soft(self):
+        states_seen.append(app.AsyncResult(self.request.id).state)
+        try:
+            for _ in range(100):  # Python code runs between sleeps, where the limit lands
+                time.sleep(0.02)
+        except SoftTimeLimitExceeded:
+            return "cleaned up"
+        return "ran to the end"
+
+    w = _worker(app).start_in_thread()
+    try:
+        assert soft.delay().get(timeout=10) == "cleaned up"
+    finally:
+        w.stop()
+    assert states_seen == ["STARTED"]
+
+
+def test_unsupported_setting_warns_once_by_name(broker_url: str, prefix: str) -> None:
+    import warnings
+
+    from celery_docket import config
+
+    config._WARNED.discard("worker_enable_remote_control")
+    a = Celery("warn", broker=broker_url, set_as_current=False)
+    a.conf.worker_enable_remote_control = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        a.docket
+        b = Celery("warn2", broker=broker_url, set_as_current=False)
+        b.conf.worker_enable_remote_control = False
+        b.docket
+    named = [w for w in caught if "worker_enable_remote_control" in str(w.message)]
+    assert len(named) == 1

@@ -25,6 +25,64 @@ log = logging.getLogger("celery_docket.app")
 
 RESULT_PREFIX = "celery-task-meta-"
 
+SUPPORTED_SETTINGS = frozenset(
+    {
+        "broker_url",
+        "result_backend",
+        "task_serializer",
+        "result_serializer",
+        "accept_content",
+        "result_accept_content",
+        "timezone",
+        "enable_utc",
+        "task_always_eager",
+        "task_eager_propagates",
+        "task_ignore_result",
+        "task_track_started",
+        "task_acks_late",
+        "task_time_limit",
+        "task_soft_time_limit",
+        "task_default_queue",
+        "task_routes",
+        "task_compression",
+        "result_expires",
+        "result_extended",
+        "worker_concurrency",
+        "worker_prefetch_multiplier",
+        "worker_max_tasks_per_child",
+        "worker_hijack_root_logger",
+        "worker_pool",
+        "imports",
+        "include",
+        "beat_schedule",
+        "broker_transport_options",
+        "redis_max_connections",
+        "task_create_missing_queues",
+        "task_default_exchange",
+        "task_default_routing_key",
+        "broker_connection_retry_on_startup",
+        "broker_connection_retry",
+        "result_persistent",
+        "worker_send_task_events",
+        "task_send_sent_event",
+        "beat_max_loop_interval",
+        "beat_scheduler",
+        "beat_schedule_filename",
+        "worker_redirect_stdouts",
+        "worker_redirect_stdouts_level",
+        "worker_log_format",
+        "worker_task_log_format",
+        "task_store_eager_result",
+        "broker_pool_limit",
+        "result_backend_transport_options",
+        "broker_heartbeat",
+        "worker_disable_rate_limits",
+        "worker_lost_wait",
+        "task_queues",
+    }
+)
+"""Settings celery_docket honours (or that need nothing from it); others warn once if set."""
+
 
 class TaskRegistry(dict[str, Task]):
     """Tasks by name; a missing name raises Celery's ``NotRegistered``."""
@@ -297,6 +355,9 @@ class Celery:
                         raise ValueError(
                             f"celery_docket runs on Redis or memory://, not {url.split(':')[0]}://"
                         )
+                    from ..config import warn_unsupported
+
+                    warn_unsupported(self.conf, set(SUPPORTED_SETTINGS))
                     self._docket = Docket(
                         url,
                         prefix=self.conf.get("docket_key_prefix") or "cd",
