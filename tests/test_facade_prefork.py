@@ -1,0 +1,80 @@
+"""`celery-docket worker -P prefork` on a real redis-server: children, limits, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from celery_docket import Celery
+from celery_docket.exceptions import TimeLimitExceeded
+
+pytestmark = pytest.mark.redis
+
+
+def test_prefork_worker_recycles_enforces_time_limit_and_stops_cleanly(
+    redis_server_url: str, prefix: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CD_TEST_BROKER": redis_server_url,
+        "CD_TEST_PREFIX": prefix,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery_docket.cli.main",
+            "-A",
+            "tests.prefork_celery_app",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            "2",
+            "--max-tasks-per-child",
+            "3",
+            "--time-limit",
+            "1",
+            "-l",
+            "INFO",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    client = Celery("client", broker=redis_server_url, set_as_current=False)
+    client.conf.docket_key_prefix = prefix
+    try:
+        pids = {client.send_task("pf.pid").get(timeout=30) for _ in range(12)}
+        assert proc.pid not in pids
+        assert len(pids) >= 4, f"children were not recycled after 3 tasks: {pids}"
+        t0 = time.monotonic()
+        r = client.send_task("pf.sleep", (10,))
+        with pytest.raises(TimeLimitExceeded):
+            r.get(timeout=30)
+        assert time.monotonic() - t0 < 8
+        assert r.state == "FAILURE"
+        assert client.send_task("pf.early").get(timeout=30) == "acked before running"
+        assert client.send_task("pf.pid").get(timeout=30)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait(10)
+        client.close()
+    output = (tmp_path / "worker.log").read_text()
+    assert code == 0, output[-3000:]
+    assert "Hard time limit (1.0s) exceeded for pf.sleep" in output or (
+        "Hard time limit (1s) exceeded for pf.sleep" in output
+    ), output[-3000:]
