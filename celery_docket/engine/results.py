@@ -6,7 +6,9 @@ the read and the wait is never missed and nothing polls with sleeps.
 
 from __future__ import annotations
 
+import threading
 import time
+from typing import Any
 
 from .connection import Backend
 from .errors import ResultTimeout
@@ -18,6 +20,7 @@ class ResultStore:
     def __init__(self, backend: Backend, prefix: str) -> None:
         self.backend = backend
         self.prefix = prefix
+        self._local = threading.local()
 
     def key(self, execution_id: str) -> str:
         return f"{self.prefix}{execution_id}"
@@ -46,6 +49,15 @@ class ResultStore:
     def forget(self, execution_id: str) -> None:
         self.backend.client.delete(self.key(execution_id))
 
+    def _pubsub(self) -> Any:
+        """One subscription connection per thread, reused across waits (a fresh pubsub per
+        wait would reconnect, handshake included, on every ``get()``)."""
+        pubsub = getattr(self._local, "pubsub", None)
+        if pubsub is None:
+            pubsub = self.backend.client.pubsub(ignore_subscribe_messages=True)
+            self._local.pubsub = pubsub
+        return pubsub
+
     def wait(
         self,
         execution_id: str,
@@ -58,8 +70,9 @@ class ResultStore:
         """
         check = is_final if callable(is_final) else (lambda _v: True)
         key = self.key(execution_id)
+        channel = key.encode()
         deadline = None if timeout is None else time.monotonic() + timeout
-        pubsub = self.backend.client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._pubsub()
         try:
             pubsub.subscribe(key)
             value = self.backend.client.get(key)
@@ -71,6 +84,8 @@ class ResultStore:
                     raise ResultTimeout(f"no result for {execution_id} within {timeout}s")
                 message = pubsub.get_message(timeout=min(remaining, 1.0))
                 if message is not None and message.get("type") == "message":
+                    if message.get("channel") != channel:
+                        continue  # a late notice for an earlier wait on this thread
                     data = bytes(message["data"])
                     if check(data):
                         return data
@@ -78,5 +93,19 @@ class ResultStore:
                     value = self.backend.client.get(key)
                     if value is not None and check(bytes(value)):
                         return bytes(value)
+        except BaseException:
+            # a broken or interrupted subscription is not reused
+            self._local.pubsub = None
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001 - already failing; the original error matters
+                pass
+            raise
         finally:
-            pubsub.close()
+            still_ours = getattr(self._local, "pubsub", None) is pubsub
+            if still_ours:
+                try:
+                    pubsub.unsubscribe(key)
+                except Exception:  # noqa: BLE001 - drop the connection rather than fail a get
+                    self._local.pubsub = None
+                    pubsub.close()
