@@ -285,3 +285,26 @@ def test_sigterm_style_stop_hands_back_unstarted_work(docket: Docket) -> None:
         while len(started) < 6 and time.time() < deadline:
             time.sleep(0.02)
     assert sorted(started) == list(range(6))
+
+
+@pytest.mark.redis
+def test_pool_exhaustion_is_back_pressure_not_an_outage(redis_server_url: str, prefix: str) -> None:
+    """60 threads sharing 6 connections: every task completes, nothing waits for a lease."""
+    d = Docket(redis_server_url, prefix=prefix, max_connections=6)
+
+    @d.task(name="uses_redis")
+    def uses_redis(i: int) -> int:
+        d.redis.incr(f"{prefix}:counter")
+        time.sleep(0.01)
+        return i
+
+    executions = [d.add("uses_redis")(i) for i in range(300)]
+    t0 = time.monotonic()
+    with running(d.worker(pool="threads", concurrency=60, lease_seconds=30)):
+        values = [d.result(e.id, timeout=30) for e in executions]
+    assert values == list(range(300))
+    assert int(d.redis.get(f"{prefix}:counter")) == 300
+    assert time.monotonic() - t0 < 20  # far below the 30 s lease: nothing was stranded
+    stream = d.keys("default").stream
+    assert d.redis.xpending(stream, "workers")["pending"] == 0
+    d.close()
