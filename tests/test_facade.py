@@ -302,3 +302,33 @@ def test_unsupported_setting_warns_once_by_name(broker_url: str, prefix: str) ->
         b.docket
     named = [w for w in caught if "worker_enable_remote_control" in str(w.message)]
     assert len(named) == 1
+
+
+def test_publishing_errors_are_typed_and_nothing_half_written(broker_url: str, prefix: str) -> None:
+    from kombu.exceptions import OperationalError
+
+    from celery_docket.exceptions import BrokerUnavailable, PayloadTooLarge
+
+    down = Celery("down", broker="redis://127.0.0.1:1/0", set_as_current=False)
+
+    @down.task(name="f.any")
+    def any_task(x):
+        return x
+
+    with pytest.raises(BrokerUnavailable) as info:
+        any_task.delay(1)
+    assert isinstance(info.value, OperationalError)
+    assert "f.any" in str(info.value)
+
+    small = Celery("small", broker=broker_url, set_as_current=False)
+    small.conf.docket_key_prefix = prefix
+    small.conf.docket_max_payload_bytes = 2048
+
+    @small.task(name="f.big")
+    def big(blob):
+        return len(blob)
+
+    with pytest.raises(PayloadTooLarge) as too_big:
+        big.delay("x" * 5000)
+    assert too_big.value.limit == 2048 and too_big.value.size > 5000
+    assert small.docket.redis.xlen(small.docket.keys("celery").stream) == 0

@@ -15,10 +15,12 @@ from typing import Any
 
 from .. import _state, protocol, signals, states
 from ..config import Settings
-from ..engine import Call, Docket, PayloadTooLarge
+from ..engine import BrokerUnavailable as EngineBrokerUnavailable
+from ..engine import Call, Docket
+from ..engine import PayloadTooLarge as EnginePayloadTooLarge
 from ..engine.connection import connect
 from ..engine.results import ResultStore
-from ..exceptions import NotRegistered
+from ..exceptions import BrokerUnavailable, NotRegistered, PayloadTooLarge
 from .task import Task
 
 log = logging.getLogger("celery_docket.app")
@@ -548,18 +550,23 @@ class Celery:
             retry_policy=None,
         )
         when = _eta_of(message.headers.get("eta"))
-        execution = self.docket.enqueue(
-            Call(
-                name,
-                message.encode(),
-                queue=queue,
-                when=when,
-                key=task_id if explicit_id else None,
-                execution_id=task_id,
-                replace=replace,
-                once=_once,
+        try:
+            execution = self._enqueue(
+                Call(
+                    name,
+                    message.encode(),
+                    queue=queue,
+                    when=when,
+                    key=task_id if explicit_id else None,
+                    execution_id=task_id,
+                    replace=replace,
+                    once=_once,
+                )
             )
-        )
+        except EnginePayloadTooLarge as exc:
+            raise PayloadTooLarge(exc.size, exc.limit) from None
+        except (EngineBrokerUnavailable, OSError) as exc:
+            raise BrokerUnavailable(f"cannot publish {name}[{task_id}]: {exc}") from exc
         signals.after_task_publish.send(
             sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
         )
@@ -568,6 +575,15 @@ class Celery:
             parent.request.children = getattr(parent.request, "children", None) or []
             parent.request.children.append(result)
         return result
+
+    def _enqueue(self, call: Call) -> Any:
+        """Publish through the engine; a connection error becomes the engine's typed one."""
+        import redis
+
+        try:
+            return self.docket.enqueue(call)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise EngineBrokerUnavailable(str(exc)) from exc
 
     def AsyncResult(self, id: str, **kwargs: Any) -> Any:  # noqa: N802, A002 - Celery's API
         from ..result import AsyncResult
