@@ -308,3 +308,23 @@ def test_pool_exhaustion_is_back_pressure_not_an_outage(redis_server_url: str, p
     stream = d.keys("default").stream
     assert d.redis.xpending(stream, "workers")["pending"] == 0
     d.close()
+
+
+@pytest.mark.redis
+def test_redis_out_of_memory_is_a_typed_error(redis_server_url: str, prefix: str) -> None:
+    """With maxmemory + noeviction, a full Redis refuses adds with BrokerFull (no eviction)."""
+    from celery_docket.engine import BrokerFull
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(extra=["--maxmemory", "2mb", "--maxmemory-policy", "noeviction"]).start()
+    try:
+        d = Docket(server.url, prefix=prefix)
+        body = b"json:" + b"x" * 20_000
+        with pytest.raises(BrokerFull):
+            for _ in range(1000):
+                d.enqueue(Call("f", body))
+        kept = d.redis.xlen(d.keys("default").stream)
+        assert kept > 0  # what was accepted before is still there: nothing evicted
+        d.close()
+    finally:
+        server.stop()

@@ -81,6 +81,7 @@ SUPPORTED_SETTINGS = frozenset(
         "worker_disable_rate_limits",
         "worker_lost_wait",
         "task_queues",
+        "worker_log_color",
     }
 )
 """Settings celery_docket honours (or that need nothing from it); others warn once if set."""

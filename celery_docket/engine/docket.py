@@ -50,7 +50,10 @@ class Call:
 def translate_redis_errors(exc: redis.RedisError) -> Exception:
     """Map a redis error to the engine's typed errors."""
     text = str(exc)
-    if isinstance(exc, redis.ResponseError) and text.startswith("OOM"):
+    out_of_memory = getattr(redis.exceptions, "OutOfMemoryError", ())
+    if (out_of_memory and isinstance(exc, out_of_memory)) or (
+        isinstance(exc, redis.ResponseError) and text.startswith("OOM")
+    ):
         return BrokerFull(f"Redis is out of memory, nothing was enqueued: {text}")
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         return BrokerUnavailable(f"Redis is unreachable, nothing was enqueued: {text}")
