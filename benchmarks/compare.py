@@ -316,9 +316,29 @@ class OwnRedis:
 # -- child processes: producers and workers ---------------------------------------------------
 
 
+SNAPSHOT: str | None = None
+"""A copy of celery_docket/ taken at the start; children import it (see ``take_snapshot``)."""
+
+
+def take_snapshot() -> str:
+    """Copy celery_docket/ to a temporary directory that goes first on every child's path.
+
+    Other people may edit the package while a run is going; without this, workers started a
+    minute apart would run different code.
+    """
+    directory = tempfile.mkdtemp(prefix="compare-bench-src-")
+    shutil.copytree(
+        ROOT / "celery_docket",
+        Path(directory) / "celery_docket",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+    )
+    return directory
+
+
 def child_env(url: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    paths = (SNAPSHOT or "", str(ROOT), env.get("PYTHONPATH", ""))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     env["BENCH_BROKER_URL"] = url
     env.pop("BENCH_RESULTS_URL", None)
     env["PYTHONUNBUFFERED"] = "1"
@@ -838,6 +858,7 @@ class Bench:
                     worker.wait_ready(r)
                     time.sleep(self.args.settle)
                     rss, pss, procs = worker.rss_kb()
+                    meter = LoadMeter(r, worker.tree())
                     out = run_role(
                         "produce", system, self.url[system], 120, "--task", "stamp",
                         "--n", str(n), "--warmup", "0", "--countdown-s", "1",
@@ -850,6 +871,7 @@ class Bench:
                             )
                         time.sleep(0.02)
                     stamps = [json.loads(x) for x in r.lrange("bench:stamps", 0, -1)]
+                    foreign = meter.cores()
                 except Failed as exc:
                     self.fail(where, exc)
                     continue
@@ -874,6 +896,7 @@ class Bench:
                     "n": len(late),
                     "eta_from_request": from_header,
                     "burst_ms": out["elapsed"] * 1e3,
+                    "foreign_cores": foreign,
                 }
                 self.put("lateness", system, rep, res)
                 self.put("rss_idle", system, rep, {"rss_kb": rss, "pss_kb": pss, "procs": procs})
@@ -881,7 +904,7 @@ class Bench:
                     f"  {where}: idle RSS {rss / 1024:.1f} MiB / {procs} procs (PSS "
                     f"{pss / 1024:.1f} MiB); burst sent in {res['burst_ms']:.0f} ms; lateness "
                     f"p50 {res['p50']:.1f} ms, p99 {res['p99']:.1f} ms, min {res['min']:.1f} ms, "
-                    f"{res['early']} early"
+                    f"{res['early']} early (other procs {foreign:.2f} cores)"
                 )
 
     # -- 5: CPU-bound mix ---------------------------------------------------------------------
@@ -1047,6 +1070,7 @@ class Bench:
         pair("lateness_p99", "lateness", "p99")
         pair("lateness_min", "lateness", "min")
         pair("lateness_max", "lateness", "max")
+        pair("lateness_foreign", "lateness", "foreign_cores")
         pair("cpu", "cpu", "rate")
         pair("cpu_foreign", "cpu", "foreign_cores")
         pair("rss_idle", "rss_idle", "rss_kb", 1 / 1024)
@@ -1207,8 +1231,50 @@ def machine_info(r: Any, url: str, own: bool) -> dict[str, Any]:
         "redis_started_by_bench": own,
         "celery_docket_cli": script("celery-docket") is not None,
         "pydocket": importlib.util.find_spec("docket") is not None,
+        "git_head": git(["rev-parse", "HEAD"]),
+        "celery_docket_dirty": git(["diff", "--quiet", "HEAD", "--", "celery_docket"]) is None,
+        "celery_docket_source_sha256_start": source_hash(),
         "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
+
+
+def git(cmd: list[str]) -> str | None:
+    """Read-only git query in the repo; None on failure (or a non-zero exit)."""
+    try:
+        out = subprocess.run(
+            ["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def source_hash(root: Path = ROOT) -> str:
+    """sha256 over celery_docket/**/*.py (path + content) under ``root``."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted((root / "celery_docket").rglob("*.py")):
+        with contextlib.suppress(OSError):
+            h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def imported_from(url: str) -> str:
+    """Where a child process imports celery_docket from (checks the snapshot is used).
+
+    Run from a neutral directory: like a console script (whose ``sys.path[0]`` is its own
+    directory), unlike ``python -c`` in the repo, whose ``''`` entry would find the work tree.
+    """
+    out = subprocess.run(
+        [sys.executable, "-c", "import celery_docket; print(celery_docket.__file__)"],
+        env=child_env(url),
+        cwd=tempfile.gettempdir(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout.strip() or out.stderr.strip()[-200:]
 
 
 def fmt(s: dict[str, Any] | None, spec: str = ",.0f") -> str:
@@ -1307,7 +1373,10 @@ def render(bench: Bench, machine: dict[str, Any], args: argparse.Namespace) -> s
                 "",
             )
         )
-    row("  other processes' CPU in drains, cores", "drain_foreign", ".2f", ratio=False)
+    row("  other processes' CPU, cores: during 2", "drain_foreign", ".2f", ratio=False)
+    row("                                  during 3", "latency_foreign", ".2f", ratio=False)
+    row("                                  during 4", "lateness_foreign", ".2f", ratio=False)
+    row("                                  during 5", "cpu_foreign", ".2f", ratio=False)
 
     header = ("metric", LABEL["celery"], LABEL["docket"], "docket/Celery", "target")
     widths = [max(len(r[i]) for r in [*rows, header]) for i in range(5)]
@@ -1322,7 +1391,9 @@ def render(bench: Bench, machine: dict[str, Any], args: argparse.Namespace) -> s
         f" ({'started by the bench' if machine['redis_started_by_bench'] else 'given'};"
         f" Celery db {args.celery_db}, celery_docket db {args.docket_db}),"
         f" Python {machine['python']}, redis-py {machine['redis_py']} + hiredis"
-        f" {machine['hiredis']}, {machine['cpu_count']} CPUs {machine['cpu_model']}",
+        f" {machine['hiredis']}, {machine['cpu_count']} CPUs {machine['cpu_model']},"
+        f" repo at {(machine.get('git_head') or '?')[:10]}"
+        f"{' (celery_docket/ modified)' if machine.get('celery_docket_dirty') else ''}",
         "",
         line(header),
         line(tuple("-" * w for w in widths)),
@@ -1383,7 +1454,7 @@ def chart_groups(bench: Bench, args: argparse.Namespace) -> list[dict[str, Any]]
     if sizes:
         groups.append(
             {
-                "title": "celery_docket drain vs queue size",
+                "title": "drain by queue size",
                 "unit": "tasks/s",
                 "better": "flat",
                 "spec": ",.0f",
@@ -1400,11 +1471,11 @@ def chart_groups(bench: Bench, args: argparse.Namespace) -> list[dict[str, Any]]
 def render_svg(groups: list[dict[str, Any]], title: str, subtitle: str) -> str:
     """One group of bars per workload, each group on its own linear scale (values labelled)."""
     esc = html.escape
-    bar_w, gap, group_gap, plot_h, top, left = 46, 6, 34, 260, 108, 20
+    bar_w, gap, group_gap, plot_h, top, left = 46, 6, 34, 260, 124, 20
     widths = [max(100, len(g["bars"]) * (bar_w + gap) - gap) for g in groups]
-    width = left * 2 + sum(widths) + group_gap * max(0, len(groups) - 1)
+    width = left * 2 + 20 + sum(widths) + group_gap * max(0, len(groups) - 1)
     width = max(width, 900)
-    height = top + plot_h + 96
+    height = top + plot_h + 110
     base = top + plot_h
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -1451,8 +1522,11 @@ def render_svg(groups: list[dict[str, Any]], title: str, subtitle: str) -> str:
                     f'<line x1="{cx}" y1="{y1:.1f}" x2="{cx}" y2="{y2:.1f}" stroke="#000" stroke-width="1"/>'
                 )
             value = f"{b['value']:{g['spec']}}"
+            top_y = base - h
+            if b["hi"] is not None:
+                top_y = min(top_y, base - b["hi"] / peak * (plot_h - 24))
             parts.append(
-                f'<text x="{bx + bar_w / 2}" y="{base - h - 5:.1f}" font-size="10" '
+                f'<text x="{bx + bar_w / 2}" y="{top_y - 5:.1f}" font-size="10" '
                 f'text-anchor="middle">{esc(value)}</text>'
             )
             if g["better"] == "flat":
@@ -1517,6 +1591,16 @@ def chart_title(bench: Bench) -> tuple[str, str]:
     title = "celery_docket / Celery 5.x: " + ", ".join(parts[:3])
     sub = "Ratios celery_docket/Celery (medians of per-rep ratios): " + ", ".join(parts)
     sub += f"\nTargets: {targets}. Each group has its own linear scale; whiskers = min-max."
+    foreign = [
+        v["max"]
+        for k, v in bench.results.items()
+        if "_foreign_" in k and isinstance(v, dict) and v.get("max") is not None
+    ]
+    if foreign:
+        sub += (
+            f"\n2 shared cores; other processes used up to {max(foreign):.2f} cores during a "
+            "workload: absolute numbers drift, the ratios are what matter."
+        )
     return title, sub
 
 
@@ -1556,7 +1640,12 @@ def parse(argv: Iterable[str] | None = None) -> argparse.Namespace:
     p.add_argument("--celery-db", type=int, default=1)
     p.add_argument("--docket-db", type=int, default=2)
     p.add_argument("--only", default="1,3,4,5,7", help="workloads: 1 (=1+2+6b), 3, 4 (=4+6a), 5, 7")
-    p.add_argument("--profile", action="store_true", help="add a cProfiled celery_docket drain")
+    p.add_argument("--profile", action="store_true", help="add cProfiled celery_docket runs")
+    p.add_argument(
+        "--no-snapshot",
+        action="store_true",
+        help="import celery_docket from the work tree, not from a copy taken at the start",
+    )
     # child-process plumbing
     p.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     p.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)
@@ -1591,6 +1680,9 @@ def main(argv: Iterable[str] | None = None) -> int:
         ROLES[args.role](args)
         return 0
     check_twins()
+    global SNAPSHOT
+    if not args.no_snapshot:
+        SNAPSHOT = take_snapshot()
     server: OwnRedis | None = None
     url = args.redis_url
     if url is None:
@@ -1609,6 +1701,13 @@ def main(argv: Iterable[str] | None = None) -> int:
                 )
             bench.clean(system)
         machine = machine_info(bench.r["celery"], url, server is not None)
+        machine["celery_docket_snapshot"] = bool(SNAPSHOT)
+        if SNAPSHOT:
+            machine["celery_docket_source_sha256_start"] = source_hash(Path(SNAPSHOT))
+        where = imported_from(bench.url["docket"])
+        machine["celery_docket_imported_from"] = where
+        if SNAPSHOT and not where.startswith(SNAPSHOT):
+            raise SystemExit(f"children do not import the snapshot of celery_docket: {where}")
         if not machine["pydocket"]:
             bench.notes.append("pydocket is not installed: its comparison was skipped")
         else:
@@ -1636,7 +1735,26 @@ def main(argv: Iterable[str] | None = None) -> int:
                 bench.clean(system)
         if server is not None:
             server.stop()
+        if SNAPSHOT:
+            shutil.rmtree(SNAPSHOT, ignore_errors=True)
     progress("done")
+    machine["git_head_end"] = git(["rev-parse", "HEAD"])
+    machine["celery_docket_source_sha256_end"] = source_hash()
+    changed = (
+        machine["celery_docket_source_sha256_end"] != machine["celery_docket_source_sha256_start"]
+    )
+    if changed and SNAPSHOT:
+        bench.notes.append(
+            "celery_docket/ changed in the work tree during the run; every process ran the "
+            f"snapshot taken at the start (source hash {machine['celery_docket_source_sha256_start']})"
+        )
+    elif changed:
+        bench.notes.append(
+            "celery_docket/ changed while this run was going (source hash "
+            f"{machine['celery_docket_source_sha256_start']} -> "
+            f"{machine['celery_docket_source_sha256_end']}): workers started at different times "
+            "ran different code; re-run on a quiet tree"
+        )
     bench.summarise()
     table = render(bench, machine, args)
     print(table)

@@ -57,6 +57,11 @@ class Backend:
         self.app.results.forget(task_id)
 
 
+def _meta_field(key: str, doc: str) -> Any:
+    """A read-only attribute backed by one field of the stored result meta."""
+    return property(lambda self: self._meta().get(key), doc=doc)
+
+
 class AsyncResult:
     """A task's result by id, read from the result store."""
 
@@ -150,33 +155,13 @@ class AsyncResult:
         value = self._meta().get("date_done")
         return datetime.fromisoformat(value) if isinstance(value, str) else value
 
-    @property
-    def children(self) -> Any:
-        return self._meta().get("children")
-
-    @property
-    def name(self) -> str | None:
-        return self._meta().get("name")
-
-    @property
-    def args(self) -> Any:
-        return self._meta().get("args")
-
-    @property
-    def kwargs(self) -> Any:
-        return self._meta().get("kwargs")
-
-    @property
-    def worker(self) -> Any:
-        return self._meta().get("worker")
-
-    @property
-    def retries(self) -> Any:
-        return self._meta().get("retries")
-
-    @property
-    def queue(self) -> Any:
-        return self._meta().get("queue")
+    children = _meta_field("children", "Results of tasks this one sent")
+    name = _meta_field("name", "Task name (with result_extended)")
+    args = _meta_field("args", "Positional arguments (with result_extended)")
+    kwargs = _meta_field("kwargs", "Keyword arguments (with result_extended)")
+    worker = _meta_field("worker", "Node that ran it (with result_extended)")
+    retries = _meta_field("retries", "Retries so far (with result_extended)")
+    queue = _meta_field("queue", "Queue it was delivered from (with result_extended)")
 
     def ready(self) -> bool:
         return self.state in states.READY_STATES

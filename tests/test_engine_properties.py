@@ -123,3 +123,13 @@ def test_every_delivered_message_ends_acked_or_dead_lettered(kinds: list[str], p
     assert d.redis.xlen(k.stream) == 0
     assert d.redis.xpending(k.stream, "workers")["pending"] == 0
     assert d.redis.xlen(k.dead) == expected_dead
+
+
+@given(st.floats(min_value=1e9, max_value=4e9, allow_nan=False))
+def test_due_times_round_up_so_work_never_starts_early(seconds: float) -> None:
+    from celery_docket.engine.clock import to_epoch_ms
+
+    ms = to_epoch_ms(seconds)
+    assert ms is not None
+    assert ms / 1000 >= seconds - 1e-6  # float noise only
+    assert ms - seconds * 1000 < 1.001

@@ -206,8 +206,12 @@ class Task:
         The check calls a body-less stand-in with the task's signature, so the message is
         Python's own (``add() missing 1 required positional argument: 'y'``), as in Celery.
         """
-        stub = _argument_stub(type(self).__dict__.get("__wrapped__") or self.run, self._bound)
-        stub(*(args or ()), **(kwargs or {}))
+        stub = type(self).__dict__.get("_argument_stub")
+        if stub is None:
+            fun = type(self).__dict__.get("__wrapped__") or self.run
+            stub = staticmethod(_argument_stub(fun, self._bound))
+            type.__setattr__(type(self), "_argument_stub", stub)
+        stub.__func__(*(args or ()), **(kwargs or {}))
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         return self.apply_async(args, kwargs)

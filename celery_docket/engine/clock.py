@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -10,17 +11,22 @@ When = float | datetime | timedelta | None
 
 
 def to_epoch_ms(when: When, now: float | None = None) -> int | None:
-    """Convert a due time to integer epoch milliseconds (None stays None: run now)."""
+    """Convert a due time to epoch milliseconds, rounded up: work never starts early.
+
+    None stays None (run now).
+    """
     if when is None:
         return None
     if isinstance(when, timedelta):
         base = time.time() if now is None else now
-        return int((base + when.total_seconds()) * 1000)
-    if isinstance(when, datetime):
+        seconds = base + when.total_seconds()
+    elif isinstance(when, datetime):
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
-        return int(when.timestamp() * 1000)
-    return int(float(when) * 1000)
+        seconds = when.timestamp()
+    else:
+        seconds = float(when)
+    return math.ceil(round(seconds * 1000, 3))
 
 
 def redis_time_ms(raw: tuple[int, int] | list[bytes] | list[int]) -> int:
