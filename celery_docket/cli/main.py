@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import import_module
@@ -1026,6 +1026,571 @@ def beat(
                 obj.echo(banner)
         code = controller.start()
     ctx.exit(int(code or 0))
+
+
+# -- remote control: status, inspect, control, purge, report -------------------------------
+
+EX_UNAVAILABLE = 69
+"""Exit status when no worker is alive (the same number Celery uses)."""
+
+REMOTE_OPTIONS = [
+    click.option(
+        "-t",
+        "--timeout",
+        type=float,
+        default=1.0,
+        help="Accepted; answers come from Redis at once.",
+    ),
+    click.option("-d", "--destination", type=CommaList(), help="Comma separated node names."),
+    click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON."),
+]
+
+
+def _remote_options(fn: Any) -> Any:
+    for option in reversed(REMOTE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+class NoNodes(click.ClickException):
+    """No worker heartbeat in Redis: exit status 69, like ``celery status``."""
+
+    exit_code = EX_UNAVAILABLE
+
+    def __init__(self) -> None:
+        super().__init__(
+            "No nodes replied within time constraint (no live worker heartbeat in Redis)"
+        )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _indent(text: str, by: int) -> str:
+    pad = " " * by
+    return "\n".join(pad + line for line in text.splitlines())
+
+
+def _pretty(reply: Any) -> tuple[str, str]:
+    """(OK|ERROR, body) of one node's reply, laid out as ``celery inspect`` shows it."""
+    if isinstance(reply, list):
+        return "OK", ("\n".join(f"* {item}" for item in reply) if reply else "- empty -")
+    if isinstance(reply, dict):
+        if "ok" in reply:
+            return "OK", _indent(_pretty(reply["ok"])[1], 4)
+        if "error" in reply:
+            return "ERROR", _indent(_pretty(reply["error"])[1], 4)
+        return "OK", json.dumps(reply, sort_keys=True, indent=4, default=str)
+    if isinstance(reply, str):
+        return "OK", reply
+    from pprint import pformat
+
+    return "OK", pformat(reply)
+
+
+def _say(obj: CLIContext, node: str, reply: Any, show_body: bool) -> None:
+    status, body = _pretty(reply)
+    obj.echo(f"->  {node}: {status}")
+    if show_body and body:
+        obj.echo(_indent(body, 4))
+
+
+def _sayer(obj: CLIContext, show_body: bool) -> Callable[[dict[str, Any]], None]:
+    """A reply callback printing each ``{node: reply}`` as it comes."""
+
+    def say(one: dict[str, Any]) -> None:
+        for node, reply in one.items():
+            _say(obj, node, reply, show_body)
+
+    return say
+
+
+# name -> (positional (name, type) pairs, variadic name or None)
+_INSPECT_ARGS: dict[str, tuple[list[tuple[str, Any]], str | None]] = {
+    "query_task": ([], "ids"),
+    "registered": ([], "taskinfoitems"),
+}
+_CONTROL_ARGS: dict[str, tuple[list[tuple[str, Any]], str | None]] = {
+    "revoke": ([], "task_id"),
+    "terminate": ([("signal", str)], "task_id"),
+    "time_limit": ([("task_name", str), ("soft", float), ("hard", float)], None),
+    "rate_limit": ([("task_name", str), ("rate_limit", str)], None),
+    "add_consumer": (
+        [("queue", str), ("exchange", str), ("exchange_type", str), ("routing_key", str)],
+        None,
+    ),
+    "cancel_consumer": ([("queue", str)], None),
+    "pool_grow": ([("n", int)], None),
+    "pool_shrink": ([("n", int)], None),
+    "autoscale": ([("max", int), ("min", int)], None),
+}
+_HELP = {
+    "active": "Tasks running now.",
+    "active_queues": "Queues each worker consumes.",
+    "ping": "Ping the workers.",
+    "query_task": "Where tasks stand, by id: active, reserved or scheduled.",
+    "registered": "Registered tasks (optionally with some attributes).",
+    "report": "Versions and settings for bug reports.",
+    "reserved": "Tasks delivered to a worker and not started yet.",
+    "revoked": "Revoked task ids (kept in Redis).",
+    "scheduled": "Tasks waiting for their ETA/countdown.",
+    "stats": "Worker statistics.",
+    "add_consumer": "Consume one more queue.",
+    "cancel_consumer": "Stop consuming a queue.",
+    "heartbeat": "Refresh the heartbeats now.",
+    "pool_grow": "Start N more prefork processes.",
+    "pool_shrink": "Stop N prefork processes after their task.",
+    "revoke": "Revoke tasks by id.",
+    "shutdown": "Stop the workers gracefully.",
+    "terminate": "Revoke tasks by id and stop them where they run.",
+    "time_limit": "Set a task's soft and hard time limits.",
+}
+
+
+_SIGNATURES = {
+    "query_task": "ID [ID ...]",
+    "registered": "[ATTR ...]",
+    "revoke": "ID [ID ...]",
+    "terminate": "SIGNAL ID [ID ...]",
+    "time_limit": "TASK_NAME SOFT_SECS [HARD_SECS]",
+    "add_consumer": "QUEUE",
+    "cancel_consumer": "QUEUE",
+    "pool_grow": "[N=1]",
+    "pool_shrink": "[N=1]",
+}
+
+
+def _compile(command: str, args: list[str], table: dict[str, Any]) -> dict[str, Any]:
+    positional, variadic = table.get(command, ([], None))
+    values = list(args)
+    out: dict[str, Any] = {}
+    for name, kind in positional:
+        if not values:
+            break
+        raw = values.pop(0)
+        try:
+            out[name] = kind(raw)
+        except ValueError:
+            raise click.UsageError(
+                f"{command}: {name} must be a {kind.__name__}, not {raw!r}"
+            ) from None
+    if variadic:
+        out[variadic] = values
+    elif values:
+        names = " ".join(f"<{n}>" for n, _ in positional) or "no arguments"
+        raise click.UsageError(f"{command} takes {names}")
+    return out
+
+
+def _list_commands(kind: str) -> Callable[[Any], Any]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if not value:
+            return
+        from celery_docket.control import (
+            CONTROL_COMMANDS,
+            INSPECT_COMMANDS,
+            UNSUPPORTED_CONTROL,
+            UNSUPPORTED_INSPECT,
+        )
+
+        names, missing = (
+            (INSPECT_COMMANDS, UNSUPPORTED_INSPECT)
+            if kind == "inspect"
+            else (CONTROL_COMMANDS, UNSUPPORTED_CONTROL)
+        )
+        formatter = click.HelpFormatter()
+        with formatter.section(f"{kind.capitalize()} commands"):
+            formatter.write_dl(
+                [(f"{n} {_SIGNATURES.get(n, '')}".strip(), _HELP.get(n, "")) for n in names]
+            )
+        with formatter.section("Not supported by celery-docket"):
+            formatter.write_dl(sorted(missing.items()))
+        click.echo(formatter.getvalue(), nl=False)
+        ctx.exit()
+
+    return click.option(
+        "--list",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=callback,
+        help=f"List the {kind} commands and exit.",
+    )
+
+
+def _remote_app(obj: CLIContext) -> Any:
+    app = obj.app
+    url = _broker_url(app)
+    _warn_if_memory(obj, url)
+    check_broker(url)
+    return app
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
+@_remote_options
+@click.pass_context
+def status(
+    ctx: click.Context, timeout: float, destination: list[str] | None, as_json: bool
+) -> None:
+    """List the workers that are alive (exit status 69 when none is)."""
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        callback = None if as_json else _sayer(obj, False)
+        replies = app.control.inspect(destination=destination, callback=callback).ping()
+    if not replies:
+        raise NoNodes()
+    if as_json:
+        obj.echo(json.dumps(replies))
+    if not obj.quiet:
+        obj.echo(f"\n{_plural(len(replies), 'node')} online.")
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"], "allow_extra_args": True})
+@click.argument("command")
+@_list_commands("inspect")
+@_remote_options
+@click.pass_context
+def inspect(
+    ctx: click.Context,
+    command: str,
+    timeout: float,
+    destination: list[str] | None,
+    as_json: bool,
+) -> None:
+    """Ask the workers: COMMAND is ping, active, reserved, scheduled, stats, registered,
+    revoked, active_queues, query_task or report (answered from Redis at once)."""
+    from celery_docket.control import INSPECT_COMMANDS, UNSUPPORTED_INSPECT
+
+    if command not in INSPECT_COMMANDS and command not in UNSUPPORTED_INSPECT:
+        raise click.UsageError(
+            f"Unknown inspect command {command!r}. Known: {', '.join(INSPECT_COMMANDS)}"
+        )
+    obj = _obj(ctx)
+    arguments = _compile(command, list(ctx.args), _INSPECT_ARGS)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        callback = None if as_json else _sayer(obj, True)
+        try:
+            replies = app.control.inspect(destination=destination, callback=callback)._request(
+                command, **arguments
+            )
+        except NotImplementedError as exc:
+            raise click.ClickException(str(exc)) from None
+    if not replies:
+        raise NoNodes()
+    if as_json:
+        obj.echo(json.dumps(replies, default=str))
+        return
+    if not obj.quiet:
+        obj.echo(f"\n{_plural(len(replies), 'node')} online.")
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"], "allow_extra_args": True})
+@click.argument("command")
+@_list_commands("control")
+@_remote_options
+@click.pass_context
+def control(
+    ctx: click.Context,
+    command: str,
+    timeout: float,
+    destination: list[str] | None,
+    as_json: bool,
+) -> None:
+    """Tell the workers: COMMAND is revoke, terminate, time_limit, add_consumer,
+    cancel_consumer, pool_grow, pool_shrink, heartbeat or shutdown."""
+    from celery_docket.control import CONTROL_COMMANDS, UNSUPPORTED_CONTROL
+
+    if command not in CONTROL_COMMANDS and command not in UNSUPPORTED_CONTROL:
+        raise click.UsageError(
+            f"Unknown control command {command!r}. Known: {', '.join(CONTROL_COMMANDS)}"
+        )
+    obj = _obj(ctx)
+    arguments = _compile(command, list(ctx.args), _CONTROL_ARGS)
+    if command in ("revoke", "terminate") and not arguments.get("task_id"):
+        raise click.UsageError(f"{command} needs at least one task id")
+    if command == "time_limit" and "task_name" not in arguments:
+        raise click.UsageError("time_limit takes <task_name> <soft_secs> [hard_secs]")
+    if command in ("add_consumer", "cancel_consumer") and "queue" not in arguments:
+        raise click.UsageError(f"{command} takes <queue>")
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        callback = None if as_json else _sayer(obj, True)
+        try:
+            replies = app.control.broadcast(
+                command,
+                arguments=arguments,
+                destination=destination,
+                reply=True,
+                timeout=timeout,
+                callback=callback,
+            )
+        except NotImplementedError as exc:
+            raise click.ClickException(str(exc)) from None
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if not replies:
+        raise NoNodes()
+    if as_json:
+        obj.echo(json.dumps(replies, default=str))
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.option("-Q", "--queues", type=CommaList(), help="Queues to purge (default: the app's).")
+@click.option("-X", "--exclude-queues", type=CommaList(), help="Queues not to purge.")
+@click.pass_context
+def purge(
+    ctx: click.Context,
+    force: bool,
+    queues: list[str] | None,
+    exclude_queues: list[str] | None,
+) -> None:
+    """Delete every waiting task (ready or scheduled) of the app's queues.
+
+    Tasks already handed to a worker and beat entries are kept. There is no undo.
+    """
+    from celery_docket.control import app_queues, purge_queues
+
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    names = sorted(set(queues or app_queues(app)) - set(exclude_queues or ()))
+    if not names:
+        obj.echo("No queues to purge.")
+        return
+    if not force:
+        click.confirm(
+            f"About to delete every waiting task of {_plural(len(names), 'queue')}: "
+            f"{', '.join(names)}.\nThis cannot be undone (-f skips this question). Go on?",
+            abort=True,
+        )
+    with broker_errors(_broker_url(app)):
+        count = purge_queues(app, names)
+    if count:
+        obj.echo(
+            f"Purged {_plural(count, 'message')} from "
+            f"{len(names)} known task {'queue' if len(names) == 1 else 'queues'}."
+        )
+    else:
+        obj.echo(f"No messages purged from {_plural(len(names), 'queue')}.")
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def report(ctx: click.Context) -> None:
+    """Print versions, platform and settings, for bug reports."""
+    from celery_docket.control import report_text
+
+    obj = _obj(ctx)
+    app = obj.app
+    with broker_errors(_broker_url(app)):
+        obj.echo(report_text(app))
+
+
+# -- info and dead letters (what Celery lacks) -----------------------------------------------
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> str:
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = []
+    for row in cells:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _age(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+
+
+@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-Q", "--queues", type=CommaList(), help="Only these queues.")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def info(ctx: click.Context, queues: list[str] | None, as_json: bool) -> None:
+    """Per queue: ready, scheduled, reserved, running and dead-lettered tasks; the workers."""
+    from celery_docket.control import queue_overview
+
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        overview = queue_overview(app, queues)
+    if as_json:
+        obj.echo(json.dumps(overview))
+        return
+    rows = [
+        [
+            q,
+            v["ready"],
+            v["scheduled"],
+            v["reserved"],
+            v["running"],
+            v["dead"],
+            ", ".join(v["workers"]) or "-",
+        ]
+        for q, v in overview["queues"].items()
+    ]
+    obj.echo(
+        _table(["QUEUE", "READY", "SCHEDULED", "RESERVED", "RUNNING", "DEAD", "WORKERS"], rows)
+        if rows
+        else "No queues."
+    )
+    obj.echo("")
+    workers = overview["workers"]
+    if not workers:
+        obj.echo("No workers online.")
+        return
+    obj.echo(
+        _table(
+            ["WORKER", "POOL", "CONC", "ACTIVE", "RESERVED", "PROCESSED", "PID", "UP", "QUEUES"],
+            [
+                [
+                    name,
+                    w["pool"],
+                    w["concurrency"],
+                    w["active"],
+                    w["reserved"],
+                    w["processed"],
+                    w["pid"],
+                    _age(w["uptime"]),
+                    ",".join(w["queues"]),
+                ]
+                for name, w in workers.items()
+            ],
+        )
+    )
+
+
+@celery.group(context_settings={"help_option_names": ["-h", "--help"]})
+def dead() -> None:
+    """The dead-letter streams: list, replay (retry) or delete dead-lettered tasks."""
+
+
+def _dead_options(fn: Any) -> Any:
+    fn = click.option("--id", "task_id", help="One entry: task id, execution id or entry id.")(fn)
+    fn = click.option("-Q", "--queues", type=CommaList(), help="Only these queues.")(fn)
+    return fn
+
+
+def _select_dead(app: Any, queues: list[str] | None, task_id: str | None, limit: int | None) -> Any:
+    from celery_docket.control import dead_entries
+
+    entries = dead_entries(app, queues, task_id, limit)
+    if task_id and not entries:
+        raise click.ClickException(f"No dead-lettered task {task_id!r}.")
+    return entries
+
+
+@dead.command("list", context_settings={"help_option_names": ["-h", "--help"]})
+@_dead_options
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="Newest N (0: all).")
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def dead_list(
+    ctx: click.Context,
+    queues: list[str] | None,
+    task_id: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """List dead-lettered tasks, newest first."""
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        entries = _select_dead(app, queues, task_id, limit or None)
+        docs = [e.as_dict(app) for e in entries]
+    if as_json:
+        obj.echo(json.dumps(docs, default=str))
+        return
+    if not docs:
+        obj.echo("No dead-lettered tasks.")
+        return
+    obj.echo(
+        _table(
+            ["ENTRY", "QUEUE", "TASK ID", "NAME", "ATTEMPT", "DEAD AT", "REASON"],
+            [
+                [
+                    d["entry"],
+                    d["queue"],
+                    d["id"],
+                    d["name"],
+                    d["attempt"],
+                    (d["dead_at"] or "")[:19],
+                    (d["reason"] if len(d["reason"]) <= 70 else d["reason"][:67] + "..."),
+                ]
+                for d in docs
+            ],
+        )
+    )
+
+
+@dead.command("retry", context_settings={"help_option_names": ["-h", "--help"]})
+@_dead_options
+@click.option("-j", "--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+def dead_retry(
+    ctx: click.Context, queues: list[str] | None, task_id: str | None, as_json: bool
+) -> None:
+    """Replay dead-lettered tasks: re-add each original message to its queue."""
+    from celery_docket.control import replay_dead
+
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        entries = _select_dead(app, queues, task_id, None)
+        replayed, skipped = replay_dead(app, entries)
+    if as_json:
+        obj.echo(
+            json.dumps(
+                {
+                    "replayed": [d.as_dict() for d in replayed],
+                    "skipped": [{**d.as_dict(), "why": why} for d, why in skipped],
+                },
+                default=str,
+            )
+        )
+        return
+    for d in replayed:
+        obj.echo(f"replayed {d.function}[{d.task_id}] on {d.queue}")
+    for d, why in skipped:
+        obj.echo(f"skipped {d.entry_id} on {d.queue}: {why}")
+    obj.echo(f"Replayed {_plural(len(replayed), 'task')}.")
+
+
+@dead.command("purge", context_settings={"help_option_names": ["-h", "--help"]})
+@_dead_options
+@click.option("-f", "--force", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_context
+def dead_purge(
+    ctx: click.Context, queues: list[str] | None, task_id: str | None, force: bool
+) -> None:
+    """Delete dead-lettered tasks for good."""
+    from celery_docket.control import purge_dead
+
+    obj = _obj(ctx)
+    app = _remote_app(obj)
+    with broker_errors(_broker_url(app)):
+        entries = _select_dead(app, queues, task_id, None)
+        if not entries:
+            obj.echo("No dead-lettered tasks.")
+            return
+        if not force:
+            click.confirm(
+                f"About to delete {_plural(len(entries), 'dead-lettered task')} for good "
+                "(-f skips this question). Go on?",
+                abort=True,
+            )
+        count = purge_dead(app, entries)
+    obj.echo(f"Deleted {_plural(count, 'dead-lettered task')}.")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

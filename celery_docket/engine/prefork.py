@@ -6,6 +6,13 @@ dead one adopts its pending entries at once. The supervisor restarts children th
 deadline of the task it is running in a shared memory slot; past it, the supervisor records
 the message's fate in Redis and kills the child, and the replacement reports the outcome
 instead of running the task again.
+
+The slot also names the task a child is running (``label``, the execution id unless the
+caller says otherwise), so ``terminate(labels, signum)`` can find the child running a task,
+record the fate ``revoked:<signum>`` and signal it: its replacement reports the task as
+terminated instead of running it again. The pool can grow and shrink while it runs, and an
+``on_poll`` hook runs in the supervisor's loop (a remote-control listener, for instance),
+so the supervisor stays single-threaded.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import os
 import signal
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .docket import Docket
@@ -26,7 +33,11 @@ from .worker import Worker
 
 log = logging.getLogger("celery_docket.engine.prefork")
 
-_SLOT = struct.Struct("d d 64s 128s")  # deadline (monotonic), limit seconds, msgid, queue
+# deadline (monotonic, 0: none), limit seconds, signal asked to kill the child (0: none),
+# msgid, queue, label (the task the child runs; empty when idle)
+_SLOT = struct.Struct("d d i 64s 128s 200s")
+REVOKED_FATE = "revoked"
+"""Prefix of the fate recorded for a message whose runner was terminated on request."""
 
 MakeWorker = Callable[[int, Callable[[Delivery], None], Callable[[Delivery], None]], Worker]
 """Build the child's worker for slot i, given its on_task_start/on_task_end hooks."""
@@ -37,6 +48,17 @@ class _Child:
     slot: int
     pid: int
     started: float
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """What one child is doing, read from its shared slot."""
+
+    slot: int
+    pid: int
+    label: str
+    message_id: str
+    queue: str
 
 
 class Supervisor:
@@ -51,6 +73,9 @@ class Supervisor:
         time_limit: Callable[[Delivery], float | None] = lambda _d: None,
         on_child_start: Callable[[int], None] | None = None,
         poll_interval: float = 0.05,
+        label: Callable[[Delivery], str] = lambda d: d.execution_id,
+        on_poll: Callable[[Supervisor], None] | None = None,
+        max_processes: int | None = None,
     ) -> None:
         self.make_worker = make_worker
         self.processes = processes
@@ -58,23 +83,137 @@ class Supervisor:
         self.time_limit = time_limit
         self.on_child_start = on_child_start
         self.poll_interval = poll_interval
+        self.label = label
+        self.on_poll = on_poll
+        self.capacity = max(processes, max_processes or max(4 * processes, 64))
         self.children: dict[int, _Child] = {}
-        self._memory = mmap.mmap(-1, _SLOT.size * processes)
+        self._memory = mmap.mmap(-1, _SLOT.size * self.capacity)
         self._stopping = False
         self._restarts = 0
+        self._retiring: set[int] = set()
+        """Slots whose child was asked to exit for good (pool shrink)."""
 
     # -- shared slots ---------------------------------------------------------------------
 
-    def _write_slot(self, slot: int, deadline: float, limit: float, mid: str, queue: str) -> None:
+    def _write_slot(
+        self,
+        slot: int,
+        deadline: float,
+        limit: float,
+        mid: str,
+        queue: str,
+        label: str = "",
+        kill: int = 0,
+    ) -> None:
         offset = slot * _SLOT.size
         self._memory[offset : offset + _SLOT.size] = _SLOT.pack(
-            deadline, limit, mid.encode()[:64], queue.encode()[:128]
+            deadline, limit, kill, mid.encode()[:64], queue.encode()[:128], label.encode()[:200]
         )
 
     def _read_slot(self, slot: int) -> tuple[float, float, str, str]:
+        deadline, limit, _kill, mid, queue, _label = self._read_full(slot)
+        return deadline, limit, mid, queue
+
+    def _read_full(self, slot: int) -> tuple[float, float, int, str, str, str]:
         offset = slot * _SLOT.size
-        deadline, limit, mid, queue = _SLOT.unpack(self._memory[offset : offset + _SLOT.size])
-        return deadline, limit, mid.rstrip(b"\0").decode(), queue.rstrip(b"\0").decode()
+        deadline, limit, kill, mid, queue, label = _SLOT.unpack(
+            self._memory[offset : offset + _SLOT.size]
+        )
+        return (
+            deadline,
+            limit,
+            kill,
+            mid.rstrip(b"\0").decode(),
+            queue.rstrip(b"\0").decode(),
+            label.rstrip(b"\0").decode("utf-8", "replace"),
+        )
+
+    def _kill_requested(self, slot: int) -> int:
+        return self._read_full(slot)[2]
+
+    # -- what the children run ------------------------------------------------------------
+
+    def child_pids(self) -> list[int]:
+        return sorted(self.children)
+
+    def running(self) -> list[SlotState]:
+        """The task each busy child runs now."""
+        out = []
+        for child in list(self.children.values()):
+            _dl, _lim, _kill, mid, queue, label = self._read_full(child.slot)
+            if mid:
+                out.append(SlotState(child.slot, child.pid, label, mid, queue))
+        return out
+
+    def terminate(self, labels: Iterable[str], signum: int) -> list[str]:
+        """Stop the children running these tasks with ``signum``; returns the labels found.
+
+        The fate ``revoked:<signum>`` is recorded first, so the child that replaces a killed
+        one reports the task as terminated instead of running it again.
+        """
+        wanted = set(labels)
+        found = [s for s in self.running() if s.label in wanted]
+        if not found:
+            return []
+        try:
+            docket = self.make_docket()
+            pipe = docket.redis.pipeline(transaction=False)
+            for s in found:
+                pipe.hset(
+                    QueueKeys(docket.prefix, s.queue).fates,
+                    s.message_id,
+                    f"{REVOKED_FATE}:{signum}",
+                )
+            pipe.execute()
+        except Exception:  # noqa: BLE001 - stopping the task matters more than the record
+            log.exception("prefork: could not record the fate of %s", [s.label for s in found])
+        for s in found:
+            deadline, limit, _kill, mid, queue, label = self._read_full(s.slot)
+            if mid != s.message_id:
+                continue  # it finished meanwhile
+            self._write_slot(s.slot, deadline, limit, mid, queue, label, kill=signum)
+            log.warning(
+                "prefork: terminating %s in child %d with %s", s.label, s.pid, _signame(signum)
+            )
+            try:
+                os.kill(s.pid, signum)
+            except ProcessLookupError:
+                pass
+        return [s.label for s in found]
+
+    # -- resizing -------------------------------------------------------------------------
+
+    def grow(self, n: int = 1) -> int:
+        """Start ``n`` more children (up to ``capacity``); returns how many were started."""
+        started = 0
+        for _ in range(max(0, n)):
+            busy = {c.slot for c in self.children.values()}
+            free = [i for i in range(self.capacity) if i not in busy and i not in self._retiring]
+            if not free:
+                log.warning("prefork: cannot grow past %d processes", self.capacity)
+                break
+            self.processes += 1
+            self._spawn(free[0])
+            started += 1
+        return started
+
+    def shrink(self, n: int = 1) -> int:
+        """Ask ``n`` children (never the last one) to finish their task and exit."""
+        stopped = 0
+        live = sorted(
+            (c for c in self.children.values() if c.slot not in self._retiring),
+            key=lambda c: c.slot,
+            reverse=True,
+        )
+        for child in live[: max(0, min(n, len(live) - 1))]:
+            self._retiring.add(child.slot)
+            self.processes -= 1
+            try:
+                os.kill(child.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            stopped += 1
+        return stopped
 
     # -- children -------------------------------------------------------------------------
 
@@ -91,17 +230,20 @@ class Supervisor:
                     self.on_child_start(slot)
 
                 def start(d: Delivery) -> None:
-                    limit = self.time_limit(d)
-                    if limit:
-                        self._write_slot(
-                            slot, time.monotonic() + limit, limit, d.message_id, d.queue
-                        )
+                    limit = self.time_limit(d) or 0.0
+                    deadline = time.monotonic() + limit if limit else 0.0
+                    try:
+                        label = self.label(d)
+                    except Exception:  # noqa: BLE001 - a label is only for lookups
+                        label = d.execution_id
+                    self._write_slot(slot, deadline, limit, d.message_id, d.queue, label)
 
                 def end(_d: Delivery) -> None:
                     self._write_slot(slot, 0.0, 0.0, "", "")
 
                 worker = self.make_worker(slot, start, end)
                 worker.install_signal_handlers()
+                self._obey_kill_requests(slot)
                 worker.run()
             except BaseException:  # noqa: BLE001 - report and exit non-zero, never unwind into the parent's code
                 log.exception("prefork: child %d crashed", slot)
@@ -110,6 +252,25 @@ class Supervisor:
                 logging.shutdown()
                 os._exit(code)
         self.children[pid] = _Child(slot, pid, time.monotonic())
+
+    def _obey_kill_requests(self, slot: int) -> None:
+        """In a child: a signal the supervisor sent to terminate the running task kills the
+        process (with that signal), even where the worker handles it as 'stop gracefully'."""
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+            previous = signal.getsignal(signum)
+
+            def handler(num: int, frame: object, previous: object = previous) -> None:
+                if self._kill_requested(slot) == num:
+                    signal.signal(num, signal.SIG_DFL)
+                    os.kill(os.getpid(), num)
+                    return
+                if callable(previous):
+                    previous(num, frame)
+                elif previous != signal.SIG_IGN:  # SIG_DFL, or set outside Python
+                    signal.signal(num, signal.SIG_DFL)
+                    os.kill(os.getpid(), num)
+
+            signal.signal(signum, handler)
 
     def _enforce_time_limits(self) -> None:
         now = time.monotonic()
@@ -146,6 +307,10 @@ class Supervisor:
             child = self.children.pop(pid, None)
             if child is None:
                 continue
+            self._write_slot(child.slot, 0.0, 0.0, "", "")
+            if child.slot in self._retiring:
+                self._retiring.discard(child.slot)
+                continue
             if not self._stopping:
                 code = os.waitstatus_to_exitcode(status)
                 if code != 0:
@@ -172,6 +337,11 @@ class Supervisor:
         while not self._stopping:
             self._reap()
             self._enforce_time_limits()
+            if self.on_poll is not None:
+                try:
+                    self.on_poll(self)
+                except Exception:  # noqa: BLE001 - the pool must keep running
+                    log.exception("prefork: poll hook failed")
             time.sleep(self.poll_interval)
         for pid in list(self.children):
             try:
@@ -189,3 +359,10 @@ class Supervisor:
                 time.sleep(self.poll_interval)
             self.children.pop(pid, None)
         return worst
+
+
+def _signame(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return str(signum)

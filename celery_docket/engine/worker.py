@@ -40,6 +40,13 @@ from .scripts import ACK_FAST, COMPLETE, HANDBACK, MOVE, RENEW
 
 log = logging.getLogger("celery_docket.engine.worker")
 
+
+def workers_key(prefix: str) -> str:
+    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
+    heartbeat keys, so inspection reads them without scanning the keyspace."""
+    return f"{prefix}:workers"
+
+
 Handler = Callable[[Delivery], "Outcome | Awaitable[Outcome]"]
 Pool = Literal["solo", "threads"]
 
@@ -138,6 +145,12 @@ class Worker:
         self.processed = 0
         self.started_at = 0.0
         self.ready = threading.Event()
+        self.heartbeat_extra: Callable[[], dict[str, Any]] | None = None
+        """Called at each heartbeat; its items are added to the heartbeat payload."""
+        self._running: dict[str, float] = {}
+        self._ran: set[str] = set()
+        """Message ids whose handler returned and whose outcome is not committed yet."""
+        self._paused: set[str] = set()
 
     # -- public ------------------------------------------------------------------------------
 
@@ -149,6 +162,44 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
+
+    @property
+    def stopped(self) -> bool:
+        """True once the worker has shut down (or never ran and was told to stop)."""
+        return self._stopped.is_set()
+
+    def consuming(self) -> list[str]:
+        """The queues this worker reads from now."""
+        return [q for q in self.keys if q not in self._paused]
+
+    def add_queue(self, queue: str) -> None:
+        """Start (or resume) consuming ``queue``."""
+        if queue not in self.keys:
+            self.docket.ensure_group(queue)
+            self.keys = {**self.keys, queue: self.docket.keys(queue)}
+        self._paused.discard(queue)
+        self.docket.backend.notify()
+
+    def pause_queue(self, queue: str) -> None:
+        """Stop reading ``queue``; what was already delivered from it finishes normally."""
+        if queue in self.keys:
+            self._paused.add(queue)
+
+    def deliveries(self) -> list[tuple[Delivery, float | None]]:
+        """Every delivery held now and not finished, with the wall-clock time its handler
+        started (None: delivered but not started yet)."""
+        with self._inflight_lock:
+            held = [
+                f.delivery
+                for f in self._inflight.values()
+                if f.delivery.message_id not in self._ran
+            ]
+            running = dict(self._running)
+        return [(d, running.get(d.message_id)) for d in held]
+
+    def beat_heart(self) -> None:
+        """Write the heartbeat now (it is also written every third of a lease)."""
+        self._beat_heart()
 
     def install_signal_handlers(self) -> None:
         """SIGTERM/SIGINT stop the worker gracefully (main thread only)."""
@@ -193,6 +244,7 @@ class Worker:
                     self.docket.ensure_group(q)
                 self._beat_heart()
                 self._adopt_own_orphans()
+                self._forget_dead_predecessors()
                 self._assert_perpetuals()
                 return
             except _RECOVERABLE as exc:
@@ -229,6 +281,18 @@ class Worker:
                     log.info("worker: adopted %d entries of %s on %s", len(claimed), name, q)
                 self.redis.xgroup_delconsumer(k.stream, GROUP, name)
         self._attach_fates(list(self._reclaimed))
+
+    def _forget_dead_predecessors(self) -> None:
+        """Drop the heartbeats of this node's dead earlier incarnations, so inspection does
+        not show them until they expire."""
+        index = workers_key(self.docket.prefix)
+        prefix = f"{self.node}:"
+        for member in self.redis.zrange(index, 0, -1):
+            name = _text(member)
+            if name == self.consumer or not name.startswith(prefix) or self._alive(name):
+                continue
+            self.redis.delete(heartbeat_key(self.docket.prefix, name))
+            self.redis.zrem(index, name)
 
     def _alive(self, consumer: str) -> bool:
         """Is that consumer's process alive? A heartbeat from this host whose pid is gone
@@ -294,8 +358,11 @@ class Worker:
         self._commit([(d, Outcome.dead(reason))])
 
     def _read(self, count: int) -> list[Delivery]:
-        streams = {k.stream: ">" for k in self.keys.values()}
+        streams = {k.stream: ">" for q, k in self.keys.items() if q not in self._paused}
         self._read_started = time.monotonic()
+        if not streams:
+            self._stopping.wait(self.settings.block_ms / 1000.0)
+            return []
         block = None if self.docket.backend.is_memory else self.settings.block_ms
         try:
             reply = self.redis.xreadgroup(GROUP, self.consumer, streams, count=count, block=block)
@@ -316,6 +383,11 @@ class Worker:
                 d = self._delivery(q, _text(mid), fields)
                 if d is not None:
                     out.append(d)
+        if self._paused:  # paused while this read was blocked: give those back at once
+            late = [d for d in out if d.queue in self._paused]
+            if late:
+                self._hand_back(late)
+                out = [d for d in out if d.queue not in self._paused]
         if not out and self.docket.backend.is_memory:
             self.docket.backend.wait_local(self.settings.block_ms / 1000.0)
         return out
@@ -430,6 +502,8 @@ class Worker:
                 f"{self.settings.max_deliveries}); the runner died or stalled each time"
             )
         try:
+            with self._inflight_lock:
+                self._running[d.message_id] = time.time()
             if self._on_task_start is not None:
                 self._on_task_start(d)
             result = self.handler(d)
@@ -447,6 +521,9 @@ class Worker:
             return Outcome.dead(f"handler crashed: {exc!r}")
         finally:
             self.processed += 1
+            with self._inflight_lock:
+                self._running.pop(d.message_id, None)
+                self._ran.add(d.message_id)
             if self._on_task_end is not None:
                 self._on_task_end(d)
 
@@ -539,6 +616,7 @@ class Worker:
         with self._inflight_lock:
             for d, _o in done:
                 self._inflight.pop(d.message_id, None)
+                self._ran.discard(d.message_id)
         for items, reply in zip(order, replies, strict=True):
             for (d, o), committed in zip(items, reply, strict=True):
                 if not int(committed):
@@ -566,6 +644,7 @@ class Worker:
         with self._inflight_lock:
             for d in deliveries:
                 self._inflight.pop(d.message_id, None)
+                self._ran.discard(d.message_id)
 
     # -- moving due work ---------------------------------------------------------------------
 
@@ -618,20 +697,46 @@ class Worker:
     # -- keeping leases, heartbeat, reclaim ---------------------------------------------------
 
     def _beat_heart(self) -> None:
-        info = {
+        if self._stopped.is_set():
+            return  # the key is deleted on the way out: never write it back
+        now = time.time()
+        held = self.deliveries()
+        info: dict[str, Any] = {
             "consumer": self.consumer,
             "node": self.node,
             "host": socket.gethostname(),
             "pid": os.getpid(),
-            "queues": list(self.keys),
+            "queues": self.consuming(),
             "pool": self.settings.pool,
             "concurrency": self.settings.concurrency,
             "processed": self.processed,
             "started": self.started_at,
-            "active": len(self._inflight),
+            "active": len(held),
+            "running": sum(1 for _d, s in held if s is not None),
+            "beat": now,
+            "deliveries": [
+                {
+                    "m": d.message_id,
+                    "i": d.execution_id,
+                    "q": d.queue,
+                    "n": d.function,
+                    "c": d.delivery_count,
+                    "r": d.received_at,
+                    "s": s,
+                }
+                for d, s in held[:1000]
+            ],
         }
+        if self.heartbeat_extra is not None:
+            try:
+                info.update(self.heartbeat_extra())
+            except Exception:  # noqa: BLE001 - the heartbeat itself must go out
+                log.exception("worker: heartbeat extra failed")
         ttl = max(int(self.settings.lease_seconds * 1000), 3000)
-        self.redis.set(heartbeat_key(self.docket.prefix, self.consumer), json.dumps(info), px=ttl)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(heartbeat_key(self.docket.prefix, self.consumer), json.dumps(info), px=ttl)
+        pipe.zadd(workers_key(self.docket.prefix), {self.consumer: int(now * 1000)})
+        pipe.execute()
 
     def _renew_leases(self) -> None:
         threshold = time.monotonic() - self.settings.lease_seconds / 3.0
@@ -653,6 +758,8 @@ class Worker:
         idle_ms = int(self.settings.lease_seconds * 1000)
         found: list[Delivery] = []
         for q, k in self.keys.items():
+            if q in self._paused:
+                continue
             reply = self.redis.xautoclaim(
                 k.stream, GROUP, self.consumer, idle_ms, "0-0", count=self.settings.batch_size()
             )
@@ -728,6 +835,7 @@ class Worker:
             self._hand_back(leftovers)
         try:
             self.redis.delete(heartbeat_key(self.docket.prefix, self.consumer))
+            self.redis.zrem(workers_key(self.docket.prefix), self.consumer)
             for k in self.keys.values():
                 info = [
                     c
@@ -772,4 +880,4 @@ def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | in
     ]
 
 
-__all__ = ["Handler", "PerpetualSpec", "QueueKeys", "Worker", "WorkerSettings"]
+__all__ = ["Handler", "PerpetualSpec", "QueueKeys", "Worker", "WorkerSettings", "workers_key"]

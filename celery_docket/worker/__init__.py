@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import platform
@@ -13,9 +15,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import signals
+from ..control import static_key
 from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
 from .beat import BeatPlanner
 from .handler import CeleryHandler
+from .mailbox import Activity, SupervisorMailbox, WorkerMailbox, rusage, task_attrs
+from .revoke import RevokedSet
 
 log = logging.getLogger("celery.worker")
 
@@ -77,6 +82,8 @@ class WorkController:
         self.setup_logging_enabled = setup_logging
         self._worker: Worker | None = None
         self._thread: threading.Thread | None = None
+        self._mailbox: WorkerMailbox | None = None
+        self._static_written: dict[str, float] = {}
         self.beat = BeatPlanner(app)
 
     # -- presentation -----------------------------------------------------------------------
@@ -144,9 +151,19 @@ class WorkController:
     # -- engine wiring --------------------------------------------------------------------
 
     def _handler(self) -> CeleryHandler:
-        return CeleryHandler(self.app, self.hostname, self.soft_time_limit, self.time_limit)
+        docket = self.app.docket
+        return CeleryHandler(
+            self.app,
+            self.hostname,
+            self.soft_time_limit,
+            self.time_limit,
+            revoked=RevokedSet(docket.redis, docket.prefix),
+            activity=Activity(),
+        )
 
-    def _make_worker(self, name: str, pool: str, concurrency: int) -> Worker:
+    def _make_worker(
+        self, name: str, pool: str, concurrency: int, *, slot: int | None = None
+    ) -> Worker:
         app = self.app
         conf = app.conf
         handler = self._handler()
@@ -174,9 +191,51 @@ class WorkController:
             max_tasks=int(self.max_tasks_per_child or 0),
         )
         perpetuals: list[PerpetualSpec] = self.beat.perpetuals(self.queues)
-        return Worker(
+        worker = Worker(
             app.docket, handle, settings, perpetuals=perpetuals, acks_early=handler.acks_early
         )
+        child = slot is not None
+        worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)
+        self._mailbox = WorkerMailbox(self, worker, handler, child=child)
+        return worker
+
+    def _heartbeat_extra(
+        self, worker: Worker, handler: CeleryHandler, slot: int | None
+    ) -> dict[str, Any]:
+        """What inspect needs beyond the engine's own heartbeat fields."""
+        app = self.app
+        hard = self.time_limit or app.conf.get("task_time_limit")
+        soft = self.soft_time_limit or app.conf.get("task_soft_time_limit")
+        activity = handler.activity
+        return {
+            "hostname": self.hostname,
+            "main_pid": os.getppid() if slot is not None else os.getpid(),
+            "pool_kind": "prefork" if slot is not None else self.pool,
+            "slot": slot,
+            "max_tasks_per_child": self.max_tasks_per_child,
+            "prefetch_count": worker.settings.batch_size(),
+            "timeouts": [soft or 0, hard or 0],
+            "static": self._static_info(),
+            "active_tasks": activity.active(),
+            "reserved_tasks": activity.reserved(app, worker, self.hostname),
+            "total": activity.totals(),
+            "rusage": rusage(),
+        }
+
+    def _static_info(self) -> str:
+        """Registered tasks and their attributes change rarely: they are stored once under
+        a digest (refreshed every 30 s) and the heartbeat carries only the digest."""
+        app = self.app
+        blob = json.dumps(
+            {"registered": sorted(list(app._tasks)), "task_attrs": task_attrs(app)},
+            sort_keys=True,
+        )
+        digest = hashlib.sha1(blob.encode()).hexdigest()[:16]
+        now = time.monotonic()
+        if now - self._static_written.get(digest, -1e9) > 30:
+            app.docket.redis.set(static_key(app.docket.prefix, digest), blob, ex=3600)
+            self._static_written = {digest: now}
+        return digest
 
     def _prepare(self) -> None:
         app = self.app
@@ -194,12 +253,17 @@ class WorkController:
             return self._run_prefork()
         worker = self._make_worker(self.hostname, self.pool, self.concurrency)
         self._worker = worker
+        mailbox = self._mailbox
         worker.install_signal_handlers()
         signals.worker_process_init.send(sender=None)
         self._on_ready(worker)
+        if mailbox is not None:
+            mailbox.start()
         try:
             worker.run()
         finally:
+            if mailbox is not None:
+                mailbox.stop()
             signals.worker_shutdown.send(sender=self)
         return 0
 
@@ -223,24 +287,30 @@ class WorkController:
 
         def make_child(slot: int, start: Any, end: Any) -> Worker:
             app._reset_connections()
-            worker = self._make_worker(f"{self.hostname}-{slot}", "solo", 1)
+            worker = self._make_worker(f"{self.hostname}-{slot}", "solo", 1, slot=slot)
             worker._on_task_start, worker._on_task_end = start, end
+            if self._mailbox is not None:
+                self._mailbox.start()
             return worker
 
         def child_started(_slot: int) -> None:
             signals.worker_process_init.send(sender=None)
 
+        mailbox = SupervisorMailbox(self)
         supervisor = Supervisor(
             make_child,
             self.concurrency,
             make_docket=lambda: app.docket,
             time_limit=handler.hard_limit_of,
             on_child_start=child_started,
+            label=handler.task_id_of,
+            on_poll=mailbox,
         )
         self._on_ready(None)
         try:
             return supervisor.run()
         finally:
+            mailbox.close()
             signals.worker_shutdown.send(sender=self)
 
     # -- in-process use (tests) ---------------------------------------------------------------
@@ -252,8 +322,19 @@ class WorkController:
         self._prepare()
         worker = self._make_worker(self.hostname, self.pool, self.concurrency)
         self._worker = worker
+        mailbox = self._mailbox
         self._on_ready(worker)
-        self._thread = threading.Thread(target=worker.run, name="celery-docket-worker", daemon=True)
+        if mailbox is not None:
+            mailbox.start()
+
+        def run() -> None:
+            try:
+                worker.run()
+            finally:
+                if mailbox is not None:
+                    mailbox.stop()
+
+        self._thread = threading.Thread(target=run, name="celery-docket-worker", daemon=True)
         self._thread.start()
         if not worker.ready.wait(30):
             raise RuntimeError("worker did not start within 30 s")
@@ -265,6 +346,8 @@ class WorkController:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        if self._mailbox is not None:
+            self._mailbox.stop()
         signals.worker_shutdown.send(sender=self)
 
 

@@ -3,6 +3,11 @@
 Decode and check the message, run the task through ``app.trace``, and say what to commit:
 the Celery result meta, a retry (same id, retries + 1) or a dead letter with a reason.
 Follow-up messages (links, chain steps) are published before the commit.
+
+Revoked tasks are discarded before they run (state REVOKED, ``task_revoked`` sent): the
+check is a lookup in the process's ``RevokedSet``, never a Redis call. A task whose process a
+prefork supervisor terminated on request comes back with the fate ``revoked:<signum>`` and is
+reported REVOKED (terminated) instead of run again.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
 from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
 from ..protocol import TaskMessage, build_task_message, decode_body
 from . import chords
+from .mailbox import Activity
+from .revoke import RevokedSet
 
 log = logging.getLogger("celery.worker.strategy")
 tlog = logging.getLogger("celery.app.trace")
@@ -36,11 +43,17 @@ class CeleryHandler:
         hostname: str,
         soft_time_limit: float | None = None,
         time_limit: float | None = None,
+        revoked: RevokedSet | None = None,
+        activity: Activity | None = None,
     ) -> None:
         self.app = app
         self.hostname = hostname
         self.soft_time_limit = soft_time_limit
         self.time_limit = time_limit
+        self.revoked = (
+            revoked if revoked is not None else RevokedSet(app.docket.redis, app.docket.prefix)
+        )
+        self.activity = activity if activity is not None else Activity()
         conf = app.conf
         self.accept = list(conf.accept_content or ["json"])
         self.ttl_ms = app.result_ttl_ms()
@@ -88,6 +101,16 @@ class CeleryHandler:
         )
         return hard, soft
 
+    def task_id_of(self, d: Delivery) -> str:
+        """The Celery task id of a delivery: its execution id, except for beat ticks (one
+        execution per entry, a new task id per tick)."""
+        if not d.execution_id.startswith("beat:"):
+            return d.execution_id
+        try:
+            return TaskMessage.decode(d.body).id
+        except Exception:
+            return d.execution_id
+
     def hard_limit_of(self, d: Delivery) -> float | None:
         try:
             message = TaskMessage.decode(d.body)
@@ -130,6 +153,15 @@ class CeleryHandler:
         request = self._request(d, message, task, args, kwargs, embed)
         log.info("Task %s[%s] received", name, task_id)
         signals.task_received.send(sender=self, request=request)
+        if d.fate is not None and d.fate.startswith("revoked"):
+            signum = d.fate.partition(":")[2]
+            return self._revoked(
+                task,
+                request,
+                "terminated",
+                terminated=True,
+                signum=int(signum) if signum.isdigit() else signal.SIGTERM,
+            )
         if d.fate is not None:
             hard = d.fate.partition(":")[2]
             tlog.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
@@ -156,6 +188,8 @@ class CeleryHandler:
             return Outcome.done(
                 self._write(task_id, states.REVOKED, TaskRevokedError("expired"), request=request)
             )
+        if task_id in self.revoked:
+            return self._revoked(task, request, "revoked")
         if task.typing:
             try:
                 inspect.signature(task.run).bind(*args, **kwargs)
@@ -170,9 +204,92 @@ class CeleryHandler:
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
             )
         hard, soft = self.time_limits(message, task)
-        with _soft_limit(soft):
-            outcome = run_task(task, request, args, kwargs, eager=False)
+        self.activity.started(self._info(d, request, task))
+        try:
+            with _soft_limit(soft):
+                outcome = run_task(task, request, args, kwargs, eager=False)
+        finally:
+            self.activity.finished(task_id, name)
+        if outcome.state == states.RETRY and task_id in self.revoked:
+            return self._revoked(task, request, "revoked")
         return self._commit_plan(d, message, task, request, outcome)
+
+    # -- revocation -----------------------------------------------------------------------
+
+    def _revoked(
+        self,
+        task: Any,
+        request: Context,
+        reason: str,
+        *,
+        terminated: bool = False,
+        signum: int | None = None,
+    ) -> Outcome:
+        """Discard a revoked task: REVOKED with TaskRevokedError(reason), ``task_revoked``."""
+        from ..exceptions import TaskRevokedError
+
+        task_id = request.id
+        assert task_id is not None
+        if terminated:
+            log.info("Terminated %s[%s] (signal %s)", task.name, task_id, signum)
+        else:
+            log.info("Discarding revoked task: %s[%s]", task.name, task_id)
+        exc = TaskRevokedError(reason)
+        if request.chord:
+            try:
+                chords.on_header_failed(self.app, request, exc)
+            except Exception:
+                log.exception("chord of revoked task %s", task_id)
+        signals.task_revoked.send(
+            sender=task,
+            request=request,
+            terminated=terminated,
+            signum=int(signum) if signum is not None else None,
+            expired=False,
+        )
+        write = (
+            self._write(task_id, states.REVOKED, exc, request=request)
+            if self._store_wanted(task, request, states.REVOKED)
+            else None
+        )
+        return Outcome.done(write)
+
+    def announce_removed(self, body: bytes, queue: str) -> None:
+        """``task_revoked`` for a revoked task taken out of the engine before any worker
+        saw it (its REVOKED state was written by ``app.control.revoke``)."""
+        message = TaskMessage.decode(body)
+        task = self.app._tasks.get(message.task)
+        if task is None:
+            log.debug("revoked task %s is not registered here; no signal", message.task)
+            return
+        args, kwargs, embed = decode_body(message, self.accept)
+        d = Delivery(queue, "", message.id, message.task, body, 1, False, "", False)
+        request = self._request(d, message, task, args, kwargs, embed)
+        log.info("Discarded revoked task: %s[%s]", task.name, message.id)
+        signals.task_revoked.send(
+            sender=task, request=request, terminated=False, signum=None, expired=False
+        )
+
+    def _info(self, d: Delivery, request: Context, task: Any) -> dict[str, Any]:
+        """Celery's TASK_INFO of a task starting now (for ``inspect active``)."""
+        from ..control import _jsonable
+        from .mailbox import HB_LIMIT
+
+        h = request.headers or {}
+        return {
+            "id": request.id,
+            "name": task.name,
+            "args": _jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
+            "kwargs": _jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
+            "type": task.name,
+            "hostname": self.hostname,
+            "time_start": time.time(),
+            "acknowledged": task.acks_late is False,
+            "delivery_info": request.delivery_info,
+            "worker_pid": _pid(),
+            "argsrepr": h.get("argsrepr"),
+            "kwargsrepr": h.get("kwargsrepr"),
+        }
 
     def _request(
         self,
