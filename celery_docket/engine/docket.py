@@ -19,7 +19,7 @@ from .clock import When, to_epoch_ms
 from .connection import Backend, connect
 from .errors import BrokerFull, BrokerUnavailable, PayloadTooLarge
 from .keys import GROUP, QueueKeys, queues_key
-from .lua import Pipeline, Script
+from .lua import Immediate, Pipeline, Script
 from .messages import Execution
 from .native import Perpetual, Registry, decode_result, encode_call, make_handler
 from .results import ResultStore
@@ -105,7 +105,7 @@ class Docket:
         if len(body) > self.max_payload_bytes:
             raise PayloadTooLarge(len(body), self.max_payload_bytes)
 
-    def _queue_call(self, pipe: Pipeline, call: Call) -> tuple[str, bool]:
+    def _queue_call(self, pipe: Pipeline | Immediate, call: Call) -> tuple[str, bool]:
         """Queue ``call`` on ``pipe``; returns (execution id, whether it went through ADD)."""
         self._check_size(call.body)
         keyed = call.key is not None
@@ -157,8 +157,16 @@ class Docket:
         )
 
     def enqueue(self, call: Call) -> Execution:
-        """Add one call in one round trip."""
-        return self.enqueue_many([call])[0]
+        """Add one call in one round trip (no pipeline once its queue is known)."""
+        if call.queue not in self._known_queues:
+            return self.enqueue_many([call])[0]
+        direct = Immediate(self.redis)
+        try:
+            execution_id, scripted = self._queue_call(direct, call)
+        except redis.RedisError as exc:
+            raise translate_redis_errors(exc) from exc
+        self.backend.notify()
+        return self._execution(call, execution_id, direct.replies[0], scripted)
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Execution]:
         """Add many calls, pipelined in one round trip per chunk of 1,000."""

@@ -71,3 +71,17 @@ class Pipeline:
             if isinstance(reply, Exception):
                 raise reply
         return replies
+
+
+class Immediate:
+    """The ``Pipeline`` interface executed at once: one call, no pipeline machinery."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.replies: list[Any] = []
+
+    def script(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> None:
+        self.replies.append(script(self.client, keys, args))
+
+    def command(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.replies.append(getattr(self.client, name)(*args, **kwargs))

@@ -36,6 +36,9 @@ class Delivery:
     """Set when a supervisor killed the previous runner of this message (e.g. time limit)."""
     received_at: float = 0.0
     worker: str = ""
+    scratch: dict[str, object] = field(default_factory=dict)
+    """The handler's own cache for this delivery (e.g. the decoded message, so hooks and
+    the handler decode it once)."""
 
 
 Action = Literal["ack", "again", "dead"]

@@ -101,19 +101,29 @@ class CeleryHandler:
         )
         return hard, soft
 
+    @staticmethod
+    def _message(d: Delivery) -> TaskMessage:
+        """The delivery's message, decoded once and kept with the delivery."""
+        cached = d.scratch.get("message")
+        if isinstance(cached, TaskMessage):
+            return cached
+        message = TaskMessage.decode(d.body)
+        d.scratch["message"] = message
+        return message
+
     def task_id_of(self, d: Delivery) -> str:
         """The Celery task id of a delivery: its execution id, except for beat ticks (one
         execution per entry, a new task id per tick)."""
         if not d.execution_id.startswith("beat:"):
             return d.execution_id
         try:
-            return TaskMessage.decode(d.body).id
+            return self._message(d).id
         except Exception:
             return d.execution_id
 
     def hard_limit_of(self, d: Delivery) -> float | None:
         try:
-            message = TaskMessage.decode(d.body)
+            message = self._message(d)
             task = self.app._tasks.get(message.task)
         except Exception:
             return None
@@ -125,7 +135,7 @@ class CeleryHandler:
 
     def __call__(self, d: Delivery) -> Outcome:
         try:
-            message = TaskMessage.decode(d.body)
+            message = self._message(d)
         except InvalidTaskError as exc:
             log.error("Received invalid task message %s: %s", d.execution_id, exc)
             raise Undeliverable(f"invalid task message: {exc}") from exc
@@ -192,7 +202,7 @@ class CeleryHandler:
             return self._revoked(task, request, "revoked")
         if task.typing:
             try:
-                inspect.signature(task.run).bind(*args, **kwargs)
+                task.check_arguments(args, kwargs)
             except TypeError as exc:
                 tlog.error("Task %s[%s] raised unexpected: %r", name, task_id, exc)
                 return Outcome.dead(
@@ -502,4 +512,3 @@ class _soft_limit:  # noqa: N801 - used as a context manager
         elif self.seconds and threading.current_thread() is threading.main_thread():
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)
-        time.sleep(0)
