@@ -257,6 +257,8 @@ DOCKET_DEFAULTS: dict[str, Any] = {
     "docket_lease_seconds": 30,
     "docket_max_deliveries": 5,
     "docket_key_prefix": "cd",
+    "docket_revoke_expires": 10800,
+    "docket_revokes_max": 50_000,
     "task_default_retry_delay": 180,
 }
 

@@ -10,6 +10,7 @@ from celery_docket import Celery
 app = Celery("preforkapp", broker=os.environ["CD_TEST_BROKER"])
 app.conf.docket_key_prefix = os.environ["CD_TEST_PREFIX"]
 app.conf.docket_lease_seconds = 3
+app.conf.docket_max_deliveries = 2
 
 
 @app.task(name="pf.pid")
@@ -26,3 +27,8 @@ def sleep(seconds: float) -> int:
 @app.task(name="pf.early", acks_late=False)
 def early() -> str:
     return "acked before running"
+
+
+@app.task(name="pf.die")
+def die() -> None:
+    os._exit(3)

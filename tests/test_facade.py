@@ -337,3 +337,62 @@ def test_publishing_errors_are_typed_and_nothing_half_written(broker_url: str, p
         big.delay("x" * 5000)
     assert too_big.value.limit == 2048 and too_big.value.size > 5000
     assert small.docket.redis.xlen(small.docket.keys("celery").stream) == 0
+
+
+def test_worker_settings_follow_configuration(app: Celery) -> None:
+    from kombu import Queue
+
+    from celery_docket.engine import Delivery
+    from celery_docket.worker.handler import CeleryHandler
+
+    app.conf.task_queues = [Queue("alpha"), Queue("beta")]
+    controller = WorkController(app, pool="solo", setup_logging=False)
+    assert controller.queues == ["alpha", "beta"]  # no -Q: every configured queue
+
+    @app.task(name="f.plain")
+    def plain():
+        return 1
+
+    @app.task(name="f.late", acks_late=True)
+    def late():
+        return 1
+
+    d = Delivery("alpha", "1-0", "x", "f.plain", b"", 1, False, "", False)
+    assert CeleryHandler(app, "n").acks_early(d) is False  # late acks by default
+    app.conf.task_acks_late = False  # set explicitly: at-most-once, as asked
+    assert CeleryHandler(app, "n").acks_early(d) is True
+    d.function = "f.late"
+    assert CeleryHandler(app, "n").acks_early(d) is False  # the task's own choice wins
+
+    app.conf.broker_transport_options = {"visibility_timeout": 120}
+    assert controller._make_worker("n@h", "solo", 1).settings.lease_seconds == 120
+    app.conf.docket_lease_seconds = 7
+    assert controller._make_worker("n@h", "solo", 1).settings.lease_seconds == 7
+
+
+def test_scheduler_only_process_schedules_but_runs_nothing(app: Celery) -> None:
+    ran: list[str] = []
+
+    @app.task(name="f.job")
+    def job(tag):
+        ran.append(tag)
+
+    app.conf.beat_schedule = {"often": {"task": "f.job", "schedule": 0.2, "args": ("tick",)}}
+    scheduler = WorkController(app, pool="solo", queues=[], setup_logging=False)
+    assert scheduler.scheduler_only and scheduler.queues == ["celery"]
+    scheduler.start_in_thread()
+    try:
+        job.delay("plain")
+        time.sleep(0.8)
+        assert ran == []  # nothing consumed
+        assert app.docket.execution_record("beat:often", "celery")  # the entry is kept alive
+    finally:
+        scheduler.stop()
+    w = _worker(app).start_in_thread()
+    try:
+        deadline = time.time() + 5
+        while ("plain" not in ran or "tick" not in ran) and time.time() < deadline:
+            time.sleep(0.02)
+    finally:
+        w.stop()
+    assert "plain" in ran and "tick" in ran

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from celery_docket import Celery
-from celery_docket.exceptions import TimeLimitExceeded
+from celery_docket.exceptions import TimeLimitExceeded, WorkerLostError
 
 pytestmark = pytest.mark.redis
 
@@ -64,6 +64,9 @@ def test_prefork_worker_recycles_enforces_time_limit_and_stops_cleanly(
         assert time.monotonic() - t0 < 8
         assert r.state == "FAILURE"
         assert client.send_task("pf.early").get(timeout=30) == "acked before running"
+        # a task that kills its process: retried up to max_deliveries, then FAILURE
+        with pytest.raises(WorkerLostError, match="delivered 3 times"):
+            client.send_task("pf.die").get(timeout=60)
         assert client.send_task("pf.pid").get(timeout=30)
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -81,6 +81,8 @@ class WorkerSettings:
     perpetual_refresh_seconds: float = 60.0
     max_tasks: int = 0
     """Stop after this many tasks (prefork children recycle this way); 0: never."""
+    consume: bool = True
+    """False: a scheduling-only process (moves due work, keeps perpetuals alive, runs none)."""
 
     def batch_size(self) -> int:
         if self.prefetch > 0:
@@ -109,6 +111,7 @@ class Worker:
         on_started: Callable[[Worker], None] | None = None,
         on_task_start: Callable[[Delivery], None] | None = None,
         on_task_end: Callable[[Delivery], None] | None = None,
+        give_up: Callable[[Delivery, str], Outcome] | None = None,
     ) -> None:
         self.docket = docket
         self.handler = handler
@@ -118,6 +121,7 @@ class Worker:
         self._on_started = on_started
         self._on_task_start = on_task_start
         self._on_task_end = on_task_end
+        self._give_up = give_up
         base = self.settings.name or f"docket@{socket.gethostname()}"
         self.node = base
         self.consumer = f"{base}:{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -402,6 +406,9 @@ class Worker:
         batch_size = self.settings.batch_size()
         size = batch_size
         backoff = 0.1
+        if not self.settings.consume:
+            self._stopping.wait()
+            return
         while not self.stopping:
             if self.settings.max_tasks and self.processed >= self.settings.max_tasks:
                 log.info("worker: reached max tasks (%d), exiting", self.settings.max_tasks)
@@ -511,10 +518,16 @@ class Worker:
     def _execute(self, d: Delivery) -> Outcome:
         """Run the handler; every failure mode becomes an outcome, nothing escapes."""
         if d.delivery_count > self.settings.max_deliveries:
-            return Outcome.dead(
+            reason = (
                 f"delivered {d.delivery_count} times (max_deliveries="
                 f"{self.settings.max_deliveries}); the runner died or stalled each time"
             )
+            if self._give_up is not None:
+                try:
+                    return self._give_up(d, reason)
+                except Exception:  # the dead letter matters more than the handler's record
+                    log.exception("worker: give-up hook failed for %s", d.execution_id)
+            return Outcome.dead(reason)
         try:
             with self._inflight_lock:
                 self._running[d.message_id] = time.time()

@@ -69,7 +69,17 @@ class WorkController:
         self.concurrency = int(concurrency or conf.get("worker_concurrency") or os.cpu_count() or 1)
         if isinstance(queues, str):
             queues = [q.strip() for q in queues.split(",") if q.strip()]
-        self.queues = list(queues) if queues else [str(conf.get("task_default_queue") or "celery")]
+        # queues=[] (explicitly empty) is the scheduler-only mode of `celery-docket beat`:
+        # move due work and keep beat entries alive, run nothing
+        self.scheduler_only = queues is not None and len(queues) == 0
+        if self.scheduler_only:
+            planner = BeatPlanner(app)
+            queues = sorted(
+                {planner.queue_of(e) for e in (conf.get("beat_schedule") or {}).values()}
+            )
+        if not queues:
+            queues = _configured_queues(conf)
+        self.queues = list(queues)
         self.hostname = expand_hostname(hostname)
         self.loglevel = loglevel
         self.max_tasks_per_child = max_tasks_per_child or conf.get("worker_max_tasks_per_child")
@@ -175,11 +185,12 @@ class WorkController:
                 return beat.after_run(d, outcome)
             return outcome
 
-        lease = float(
-            (conf.get("broker_transport_options") or {}).get("visibility_timeout")
-            or conf.get("docket_lease_seconds")
-            or 30
-        )
+        # an explicit docket_lease_seconds wins; else Celery's visibility_timeout; else 30 s
+        visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+        if conf.value_set_for("docket_lease_seconds") or not visibility:
+            lease = float(conf.get("docket_lease_seconds") or 30)
+        else:
+            lease = float(visibility)
         settings = WorkerSettings(
             queues=self.queues,
             name=name,
@@ -189,10 +200,16 @@ class WorkController:
             lease_seconds=lease,
             max_deliveries=int(conf.get("docket_max_deliveries") or 5),
             max_tasks=int(self.max_tasks_per_child or 0),
+            consume=not self.scheduler_only,
         )
         perpetuals: list[PerpetualSpec] = self.beat.perpetuals(self.queues)
         worker = Worker(
-            app.docket, handle, settings, perpetuals=perpetuals, acks_early=handler.acks_early
+            app.docket,
+            handle,
+            settings,
+            perpetuals=perpetuals,
+            acks_early=handler.acks_early,
+            give_up=handler.give_up,
         )
         child = slot is not None
         worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)
@@ -349,6 +366,20 @@ class WorkController:
         if self._mailbox is not None:
             self._mailbox.stop()
         signals.worker_shutdown.send(sender=self)
+
+
+def _configured_queues(conf: Any) -> list[str]:
+    """Without -Q a worker consumes every queue in ``task_queues`` (or the default one)."""
+    names = []
+    for q in conf.get("task_queues") or ():
+        name = (
+            q
+            if isinstance(q, str)
+            else getattr(q, "name", None) or (q.get("name") if isinstance(q, dict) else None)
+        )
+        if name:
+            names.append(str(name))
+    return names or [str(conf.get("task_default_queue") or "celery")]
 
 
 def _redact(url: str) -> str:

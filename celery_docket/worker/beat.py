@@ -56,7 +56,7 @@ class BeatPlanner:
             expires=options.get("expires"),
         ).encode()
 
-    def _queue(self, entry: dict[str, Any]) -> str:
+    def queue_of(self, entry: dict[str, Any]) -> str:
         options = dict(entry.get("options") or {})
         task = self.app._tasks.get(entry["task"])
         return self.app.route(entry["task"], entry.get("args"), entry.get("kwargs"), options, task)
@@ -68,7 +68,7 @@ class BeatPlanner:
     def perpetuals(self, queues: list[str]) -> list[PerpetualSpec]:
         specs = []
         for name, entry in self.entries().items():
-            queue = self._queue(entry)
+            queue = self.queue_of(entry)
             if queue not in queues:
                 continue
 

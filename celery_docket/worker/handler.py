@@ -59,7 +59,9 @@ class CeleryHandler:
         self.ttl_ms = app.result_ttl_ms()
         self.track_started = bool(conf.task_track_started)
         self.ignore_result = bool(conf.task_ignore_result)
-        self.acks_late_default = bool(conf.task_acks_late)
+        self.explicit_early_ack = bool(
+            conf.value_set_for("task_acks_late") and not conf.task_acks_late
+        )
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -84,11 +86,27 @@ class CeleryHandler:
         return ResultWrite(store.key(task_id), meta, self.ttl_ms)
 
     def acks_early(self, d: Delivery) -> bool:
-        """At-most-once only for tasks that ask for it (acks_late=False explicitly)."""
+        """At-most-once only when asked for explicitly: ``acks_late=False`` on the task, or
+        ``task_acks_late = False`` set in the configuration (Celery's default value is not
+        taken as a request: late acks are our default on purpose)."""
         task = self.app._tasks.get(d.function)
         if task is None:
             return False
-        return task.acks_late is False
+        if task.acks_late is not None:
+            return task.acks_late is False
+        return self.explicit_early_ack
+
+    def give_up(self, d: Delivery, reason: str) -> Outcome:
+        """A message whose runners kept dying: dead-letter it and store FAILURE
+        (``WorkerLostError``), so ``get()`` reports it instead of waiting forever."""
+        from ..exceptions import WorkerLostError
+
+        try:
+            task_id = self._message(d).id
+        except Exception:
+            return Outcome.dead(reason)
+        log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
+        return Outcome.dead(reason, self._write(task_id, states.FAILURE, WorkerLostError(reason)))
 
     def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
         hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
