@@ -107,3 +107,22 @@ def test_link_and_link_error(system) -> None:
         with pytest.raises(ValueError):
             r.get(timeout=TIMEOUT)
         assert app.AsyncResult("link-err-" + system.name).get(timeout=TIMEOUT) == ["seen", "failed"]
+
+
+def test_map_starmap_chunks(system) -> None:
+    """task.map/starmap run in one task; task.chunks splits into starmap tasks."""
+    app = system.make_app()
+    add, *_ = _tasks(app)
+
+    @app.task(name="cv.dbl")
+    def dbl(x):
+        return 2 * x
+
+    assert dict(dbl.map([1]))["task"] == "celery.map"
+    assert dict(add.chunks([(1, 1)], 1))["task"] == "celery.chunks"
+    with system.worker(app):
+        assert dbl.map([1, 2, 3]).delay().get(timeout=TIMEOUT) == [2, 4, 6]
+        assert add.starmap([(1, 2), (3, 4)]).delay().get(timeout=TIMEOUT) == [3, 7]
+        chunked = add.chunks([(i, i) for i in range(5)], 2)
+        assert chunked.delay().get(timeout=TIMEOUT) == [[0, 2], [4, 6], [8]]
+        assert len(chunked.group().tasks) == 3

@@ -6,6 +6,7 @@ from typing import Any
 
 from .. import _state
 from ..local import Proxy
+from . import builtins as _builtins  # noqa: F401 - registers celery.map/starmap/chunks
 from .base import Celery
 from .task import Task
 

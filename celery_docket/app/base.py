@@ -273,6 +273,7 @@ class Celery:
         if name in self._tasks and getattr(self._tasks[name], "__wrapped__", None) is fun:
             return self._tasks[name]
         options.pop("_force_evaluate", None)
+        options.pop("lazy", None)
         namespace = {
             "app": self,
             "name": name,

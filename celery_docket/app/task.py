@@ -330,14 +330,22 @@ class Task:
         return self.signature(args, kwargs, immutable=True)
 
     def map(self, it: Any) -> Any:
-        from ..canvas import group
+        """One task that calls this task on each item, in one worker (``celery.map``)."""
+        from ..canvas import xmap
 
-        return group(self.s(item) for item in it)
+        return xmap(self.s(), it, app=self.app)
 
     def starmap(self, it: Any) -> Any:
-        from ..canvas import group
+        """One task that calls this task with each item's arguments (``celery.starmap``)."""
+        from ..canvas import xstarmap
 
-        return group(self.s(*item) for item in it)
+        return xstarmap(self.s(), it, app=self.app)
+
+    def chunks(self, it: Any, n: int) -> Any:
+        """Split ``it`` into chunks of ``n`` argument tuples, one starmap task per chunk."""
+        from ..canvas import chunks
+
+        return chunks(self.s(), it, n, app=self.app)
 
     # -- retrying ---------------------------------------------------------------------------
 
