@@ -48,7 +48,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,7 +65,17 @@ import redis
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RESULTS_DIR = HERE / "results"
-T0 = time.monotonic()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402 - shared benchmark helpers beside this file
+    T0,
+    fmt,
+    free_port,
+    own_cpu_seconds,
+    percentile,
+    progress,
+    redis_cpu_seconds,
+    system_busy_seconds,
+)
 
 SYSTEMS = ("celery", "docket")
 LABEL = {"celery": "Celery 5.x", "docket": "celery_docket"}
@@ -88,21 +97,6 @@ TARGETS = {
 # -- small helpers (the approach of engine_bench.py, kept self-contained) -------------------
 
 
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    pos = (len(data) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
-
-
 def summary(runs: Sequence[float | None]) -> dict[str, Any]:
     clean = [r for r in runs if r is not None and r == r]  # drop None/NaN (failed reps)
     if not clean:
@@ -113,12 +107,6 @@ def summary(runs: Sequence[float | None]) -> dict[str, Any]:
         "min": min(clean),
         "max": max(clean),
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def proc_stat(pid: int) -> list[str] | None:
@@ -142,29 +130,6 @@ def proc_cpu_seconds(pid: int) -> float | None:
 def proc_start(pid: int) -> int | None:
     rest = proc_stat(pid)
     return int(rest[19]) if rest else None
-
-
-def redis_cpu_seconds(r: Any) -> float:
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-def system_busy_seconds() -> float | None:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    try:
-        with open("/proc/stat") as fh:
-            parts = fh.readline().split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def children_of(pid: int) -> list[int]:
@@ -1275,12 +1240,6 @@ def imported_from(url: str) -> str:
         timeout=60,
     )
     return out.stdout.strip() or out.stderr.strip()[-200:]
-
-
-def fmt(s: dict[str, Any] | None, spec: str = ",.0f") -> str:
-    if not s or s.get("median") is None:
-        return "n/a"
-    return f"{s['median']:{spec}} [{s['min']:{spec}}-{s['max']:{spec}}]"
 
 
 def fmt_ratio(s: dict[str, Any] | None) -> str:

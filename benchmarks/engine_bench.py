@@ -44,7 +44,6 @@ import platform
 import select
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -60,7 +59,17 @@ import redis
 FN = "noop"
 BODY = b"json:[[],{}]"
 QUEUE = "default"
-T0 = time.monotonic()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from benchlib import (  # noqa: E402 - shared benchmark helpers beside this file
+    T0,
+    fmt,
+    free_port,
+    own_cpu_seconds,
+    percentile,
+    progress,
+    redis_cpu_seconds,
+    system_busy_seconds,
+)
 
 
 def noop() -> None:
@@ -69,21 +78,6 @@ def noop() -> None:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - T0:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolated percentile, q in [0, 100]."""
-    data = sorted(values)
-    if not data:
-        return float("nan")
-    pos = (len(data) - 1) * q / 100.0
-    lo = int(pos)
-    hi = min(lo + 1, len(data) - 1)
-    return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
 def summary(runs: Sequence[float]) -> dict[str, Any]:
@@ -98,12 +92,6 @@ def summary(runs: Sequence[float]) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def proc_cpu_seconds(pid: int) -> float | None:
     """user+sys CPU seconds of a live process (all its threads), from /proc."""
     try:
@@ -113,29 +101,6 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
     rest = data[data.rindex(")") + 2 :].split()
     return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def redis_cpu_seconds(r: Any) -> float:
-    info = r.info("cpu")
-    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-
-def system_busy_seconds() -> float | None:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    try:
-        with open("/proc/stat") as fh:
-            parts = fh.readline().split()
-    except OSError:
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in parts[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_SELF)
-    return ru.ru_utime + ru.ru_stime
 
 
 def command_stats(r: Any) -> dict[str, tuple[int, int]]:
@@ -935,12 +900,6 @@ def machine_info(r: Any, url: str, own: bool) -> dict[str, Any]:
         "redis_started_by_bench": own,
         "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
     }
-
-
-def fmt(s: dict[str, Any] | None, spec: str = ",.0f") -> str:
-    if not s or s.get("median") is None:
-        return "n/a"
-    return f"{s['median']:{spec}} [{s['min']:{spec}}-{s['max']:{spec}}]"
 
 
 def render(results: dict[str, Any], machine: dict[str, Any], args: argparse.Namespace) -> str:
