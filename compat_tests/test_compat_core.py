@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from uuid import UUID
 
@@ -343,6 +343,3 @@ def test_config_namespace_from_object(system) -> None:
     app.config_from_object(Settings, namespace="CELERY")
     assert app.conf.task_always_eager is True
     assert app.conf.task_default_queue == "jobs"
-
-
-_ = timedelta

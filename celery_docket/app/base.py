@@ -107,10 +107,6 @@ def gen_task_name(app: Celery, name: str, module: str) -> str:
     return f"{module}.{name}"
 
 
-class Signal:
-    """``app.on_after_configure`` & co.: connect with ``.connect`` as in Celery."""
-
-
 class Celery:
     """A Celery application whose broker is the celery_docket engine."""
 

@@ -6,7 +6,6 @@ The outcome is returned, not stored: the worker commits it atomically with the a
 from __future__ import annotations
 
 import logging
-import sys
 import traceback as tb_mod
 from dataclasses import dataclass
 from typing import Any
@@ -153,8 +152,6 @@ def run_task(
     finally:
         task.pop_request()
         _state.pop_task()
-        del t0
-        sys.exc_info()
 
 
 def _run_links_eagerly(task: Task, request: Context, retval: Any) -> None:

@@ -11,7 +11,7 @@ import socket
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .. import signals
@@ -389,6 +389,3 @@ def _redact(url: str) -> str:
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:**@{host}"
     return url
-
-
-_ = time, timezone

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..engine import Delivery, Outcome, PerpetualSpec
-from ..protocol import TaskMessage, build_task_message
+from ..protocol import build_task_message
 from ..schedules import maybe_schedule
 
 log = logging.getLogger("celery.beat")
@@ -101,6 +101,3 @@ class BeatPlanner:
         when = self.next_due_ms(entry, now)
         log.debug("beat: %s next at %s", name, datetime.fromtimestamp(when / 1000, timezone.utc))
         return Outcome.again(when, self._message(entry, queue), 1, outcome.result)
-
-
-_ = TaskMessage
