@@ -379,27 +379,6 @@ class ResultSet:
     def completed_count(self) -> int:
         return sum(1 for r in self.results if r.successful())
 
-    def get(
-        self,
-        timeout: float | None = None,
-        propagate: bool = True,
-        interval: float = 0.5,
-        callback: Any = None,
-        no_ack: bool = True,
-        on_message: Any = None,
-        disable_sync_subtasks: bool = True,
-        **kwargs: Any,
-    ) -> list[Any]:
-        return self.join(
-            timeout,
-            propagate,
-            interval,
-            callback,
-            no_ack,
-            on_message,
-            disable_sync_subtasks=disable_sync_subtasks,
-        )
-
     def join(
         self,
         timeout: float | None = None,
@@ -423,6 +402,8 @@ class ResultSet:
             else:
                 values.append(value)
         return values
+
+    get = join
 
     def forget(self) -> None:
         for r in self.results:

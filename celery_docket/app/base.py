@@ -372,11 +372,11 @@ class Celery:
         """Celery's Redis result layout, on the result backend (default: the broker)."""
         if self._results is None:
             backend = self.conf.result_backend
+            in_process = str(backend).startswith(("memory", "cache+memory", "rpc"))
             if (
                 not backend
                 or str(backend) == self.broker_url
-                or str(backend).startswith(("memory", "cache+memory", "rpc"))
-                and self.broker_url.startswith("memory")
+                or (in_process and self.broker_url.startswith("memory"))
             ):
                 self._results = self.docket.results
             elif str(backend).startswith(("redis", "rediss", "unix")):

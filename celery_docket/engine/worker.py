@@ -453,12 +453,11 @@ class Worker:
     # -- running -----------------------------------------------------------------------------
 
     def _track(self, d: Delivery) -> None:
-        """Remember an entry until its commit; ``started`` is taken before the read that
-        delivered it, so ``now - started`` never understates the entry's idle time."""
-        with self._inflight_lock:
-            self._inflight[d.message_id] = _InFlight(d, self._read_started)
+        self._track_batch([d])
 
     def _track_batch(self, batch: list[Delivery]) -> None:
+        """Remember entries until their commit; ``started`` is taken before the read that
+        delivered them, so ``now - started`` never understates their idle time."""
         started = self._read_started
         with self._inflight_lock:
             for d in batch:
