@@ -41,6 +41,7 @@ from .engine.keys import GROUP, QueueKeys, heartbeat_key
 from .engine.lua import Pipeline, Script
 from .engine.scripts import CANCEL
 from .engine.worker import workers_key
+from .utils.urls import redact_url
 
 log = logging.getLogger("celery_docket.control")
 
@@ -1672,10 +1673,7 @@ _SECRET = re.compile(r"(?i)(password|secret|token|key|credential|pass|auth)")
 
 def _mask(name: str, value: Any) -> Any:
     if isinstance(value, str) and "://" in value:
-        parts = urlsplit(value)
-        if parts.password:
-            netloc = parts.netloc.rpartition("@")[2]
-            return value.replace(parts.netloc, f"{parts.username or ''}:********@{netloc}", 1)
+        return redact_url(value)
     if _SECRET.search(name) and value and name not in ("docket_key_prefix",):
         return "********"
     return value
@@ -1708,7 +1706,7 @@ def report_text(app: Any) -> str:
         f"platform -> system:{platform.system()} arch:{platform.machine()}"
         f" kernel:{platform.release()} imp:{platform.python_implementation()}",
         f"app      -> {app.main or '__main__'} prefix:{app.docket.prefix} pid:{os.getpid()}",
-        f"settings -> transport:{broker_info(app)['transport']} results:{_mask('result_backend', results)}",
+        f"settings -> transport:{broker_info(app)['transport']} results:{_mask('result_backend', str(results))}",
         "",
     ]
     changes = getattr(conf, "_changes", {})

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _state, states
+from .backends.base import BaseKeyValueStoreBackend
 from .engine import ResultTimeout
 from .exceptions import TaskRevokedError, TimeoutError
 from .protocol import decode_result_meta
@@ -25,11 +26,21 @@ def _assert_will_not_block() -> None:
         )
 
 
-class Backend:
+class Backend(BaseKeyValueStoreBackend):
     """What ``task.backend``/``app.backend`` offers to code that touches it directly."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        self._cache: dict[str, Any] = {}
+
+    def ensure_chords_allowed(self) -> None:
+        """Chords need a result store; ours always is one (Celery raises for ``rpc://``)."""
+
+    def get_state(self, task_id: str) -> str:
+        return str(self.get_task_meta(task_id)["status"])
+
+    def get_result(self, task_id: str) -> Any:
+        return self.get_task_meta(task_id).get("result")
 
     def get_task_meta(self, task_id: str) -> dict[str, Any]:
         return AsyncResult(task_id, app=self.app)._meta()

@@ -160,6 +160,9 @@ class Celery:
         self._lock = threading.RLock()
         self._docket: Docket | None = None
         self._results: ResultStore | None = None
+        self._backend: Any = None
+        self._amqp: Any = None
+        self._loader: Any = None
         self._autodiscover: list[tuple[Any, str, bool]] = []
         self._periodic: list[tuple[Any, Any, dict[str, Any]]] = []
         from ..signals import Signal as CelerySignal
@@ -202,6 +205,7 @@ class Celery:
     def _reset_connections(self) -> None:
         self._docket = None
         self._results = None
+        self._amqp = None
 
     def _ensure_configured(self) -> None:
         if not self._configured:
@@ -392,9 +396,37 @@ class Celery:
 
     @property
     def backend(self) -> Any:
-        from ..result import Backend
+        """The result backend (one per app, so code may keep state on it as on Celery's)."""
+        if self._backend is None:
+            from ..result import Backend
 
-        return Backend(self)
+            self._backend = Backend(self)
+        return self._backend
+
+    @property
+    def amqp(self) -> Any:
+        """The queues this app declares (Celery's ``app.amqp``)."""
+        if self._amqp is None:
+            from .amqp import AMQP
+
+            self._amqp = AMQP(self)
+        return self._amqp
+
+    @property
+    def loader(self) -> Any:
+        if self._loader is None:
+            from .loader import Loader
+
+            self._loader = Loader(self)
+        return self._loader
+
+    def connection(self, url: str | None = None, **kwargs: Any) -> Any:
+        """A handle on the broker for ``with app.connection() as conn:`` code."""
+        from .connection import BrokerConnection
+
+        return BrokerConnection(self, url)
+
+    connection_for_read = connection_for_write = broker_connection = connection
 
     def result_ttl_ms(self) -> int:
         expires = self.conf.get("result_expires")
@@ -587,6 +619,11 @@ class Celery:
         from ..result import AsyncResult
 
         return AsyncResult(id, app=self, **kwargs)
+
+    def ResultSet(self, results: Any, **kwargs: Any) -> Any:  # noqa: N802
+        from ..result import ResultSet
+
+        return ResultSet(results, app=self, **kwargs)
 
     def GroupResult(self, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
         from ..result import GroupResult

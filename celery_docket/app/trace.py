@@ -16,6 +16,16 @@ from .task import Context, Task, exponential_backoff
 
 log = logging.getLogger("celery.app.trace")
 
+# Celery's log messages (``celery.app.trace.LOG_*``), formatted from a mapping of the task's
+# fields, so log filters and alerts written for Celery's lines keep matching ours.
+LOG_RECEIVED = "Task %(name)s[%(id)s] received"
+LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss: %(return_value)s"
+LOG_FAILURE = "Task %(name)s[%(id)s] %(description)s: %(exc)s"
+LOG_INTERNAL_ERROR = "Task %(name)s[%(id)s] %(description)s: %(exc)s"
+LOG_IGNORED = "Task %(name)s[%(id)s] %(description)s"
+LOG_REJECTED = "Task %(name)s[%(id)s] %(exc)s"
+LOG_RETRY = "Task %(name)s[%(id)s] retry: %(exc)s"
+
 
 class ExceptionInfo:
     """Celery's ``einfo``: the exception, its type and formatted traceback."""
@@ -92,7 +102,7 @@ def run_task(
             outcome.traceback = einfo.traceback if einfo else None
             task.on_retry(exc.exc, task_id, args, kwargs, einfo)  # type: ignore[arg-type]
             signals.task_retry.send(sender=task, request=task.request, reason=exc, einfo=einfo)
-            log.info("Task %s[%s] retry: %s", task.name, task_id, exc.humanize())
+            log.info(LOG_RETRY, {"name": task.name, "id": task_id, "exc": exc.humanize()})
         except Ignore as exc:
             outcome = TraceOutcome(states.IGNORED, exception=exc)
         except Reject as exc:
@@ -115,10 +125,13 @@ def run_task(
             )
             if not eager:
                 log.error(
-                    "Task %s[%s] raised unexpected: %r",
-                    task.name,
-                    task_id,
-                    exc,
+                    LOG_FAILURE,
+                    {
+                        "name": task.name,
+                        "id": task_id,
+                        "description": "raised unexpected",
+                        "exc": repr(exc),
+                    },
                     exc_info=(type(exc), exc, exc.__traceback__),
                 )
         else:

@@ -22,9 +22,11 @@ from importlib import import_module
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import click
+
+from ..utils.urls import redact_url
 
 __all__ = ("CLIContext", "celery", "find_app", "host_format", "load_app", "main")
 
@@ -227,17 +229,7 @@ def default_nodename(hostname: str | None) -> str:
     return f"{name or 'celery'}@{host or socket.gethostname()}"
 
 
-def safe_url(url: str) -> str:
-    """``url`` with its password replaced by ``**``, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:**@{netloc}"))
+safe_url = redact_url
 
 
 def _connection_errors() -> tuple[type[BaseException], ...]:

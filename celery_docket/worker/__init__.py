@@ -17,6 +17,7 @@ from typing import Any
 from .. import signals
 from ..control import static_key
 from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
+from ..utils.urls import redact_url
 from .beat import BeatPlanner
 from .handler import CeleryHandler
 from .mailbox import Activity, SupervisorMailbox, WorkerMailbox, rusage, task_attrs
@@ -110,8 +111,8 @@ class WorkController:
             "-- ******* ---- ",
             "- *** --- * --- [config]",
             f"- ** ---------- .> app:         {app.main or '__main__'}:{id(app):#x}",
-            f"- ** ---------- .> transport:   {_redact(app.broker_url)}",
-            f"- ** ---------- .> results:     {_redact(str(app.conf.result_backend or app.broker_url))}",
+            f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
+            f"- ** ---------- .> results:     {redact_url(str(app.conf.result_backend or app.broker_url))}",
             f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool})",
             "-- ******* ---- .> task events: OFF (celery-docket answers inspect from Redis)",
             "--- ***** ----- ",
@@ -380,12 +381,3 @@ def _configured_queues(conf: Any) -> list[str]:
         if name:
             names.append(str(name))
     return names or [str(conf.get("task_default_queue") or "celery")]
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:**@{host}"
-    return url

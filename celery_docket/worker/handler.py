@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import signals, states
 from ..app.task import Context
-from ..app.trace import run_task
+from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
 from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
 from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
 from ..protocol import TaskMessage, build_task_message, decode_body
@@ -179,7 +179,7 @@ class CeleryHandler:
                 f"cannot decode body: {exc}", self._write(task_id, states.FAILURE, exc)
             )
         request = self._request(d, message, task, args, kwargs, embed)
-        log.info("Task %s[%s] received", name, task_id)
+        log.info(LOG_RECEIVED, {"name": name, "id": task_id})
         signals.task_received.send(sender=self, request=request)
         if d.fate is not None and d.fate.startswith("revoked"):
             signum = d.fate.partition(":")[2]
@@ -422,9 +422,16 @@ class CeleryHandler:
         if state == states.IGNORED:
             return Outcome.done()
         if state == states.SUCCESS:
-            tlog.info(
-                "Task %s[%s] succeeded in %.6fs: %r", name, task_id, outcome.runtime, outcome.retval
-            )
+            if tlog.isEnabledFor(logging.INFO):
+                tlog.info(
+                    LOG_SUCCESS,
+                    {
+                        "name": name,
+                        "id": task_id,
+                        "runtime": f"{outcome.runtime:.6f}",
+                        "return_value": repr(outcome.retval),
+                    },
+                )
             self._send_followups(request, outcome.retval)
             write = (
                 self._write(task_id, states.SUCCESS, outcome.retval, request=request)

@@ -1,0 +1,1 @@
+"""Result backends at Celery's module path (``celery.backends``)."""

@@ -1,0 +1,1 @@
+"""Celery's own integration suite, run against celery_docket (see ``run.py``)."""

@@ -1,0 +1,58 @@
+"""pytest plugin loaded into the Celery-suite run: outcomes to a file, bounded waits.
+
+The outcome of each test id (``passed``, ``failed``, ``skipped`` or ``xfailed``) is written as
+JSON to ``$CELERY_SUITE_OUTCOMES`` when the session ends. A failing setup or teardown counts as
+``failed``. Celery's own ``@flaky`` tests carry a 300 s timeout; ``$CELERY_SUITE_TIMEOUT``
+caps every test's timeout so one hang cannot eat the CI budget. Reruns are not installed and
+not counted: a test passes on its first run or it fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+_outcomes: dict[str, str] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in (
+        "flaky(reruns, reruns_delay, cause): Celery's rerun marker (reruns are not run here)",
+        "amqp: needs RabbitMQ",
+    ):
+        config.addinivalue_line("markers", line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    cap = float(os.environ.get("CELERY_SUITE_TIMEOUT", "60"))
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        current = None
+        if marker is not None:
+            current = marker.kwargs.get("timeout", marker.args[0] if marker.args else None)
+        if current is None or float(current) > cap:
+            item.add_marker(pytest.mark.timeout(cap), append=False)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    previous = _outcomes.get(report.nodeid)
+    if report.failed:
+        outcome = "failed"
+    elif report.skipped:
+        outcome = "xfailed" if hasattr(report, "wasxfail") else "skipped"
+    elif report.when == "call":
+        outcome = "passed"
+    else:
+        return
+    if previous == "failed" or (previous in ("skipped", "xfailed") and outcome == "passed"):
+        return
+    _outcomes[report.nodeid] = outcome
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    target = os.environ.get("CELERY_SUITE_OUTCOMES")
+    if target:
+        with open(target, "w") as fh:
+            json.dump(dict(sorted(_outcomes.items())), fh, indent=1)
