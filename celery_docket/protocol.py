@@ -207,7 +207,7 @@ def build_task_message(
     parent_id: str | None = None,
     shadow: str | None = None,
     origin: str | None = None,
-    ignore_result: bool = False,
+    ignore_result: bool | None = False,
     argsrepr: str | None = None,
     kwargsrepr: str | None = None,
     repr_maxlevels: int = 3,
@@ -215,6 +215,7 @@ def build_task_message(
     stamped_headers: list[str] | None = None,
     stamps: Mapping[str, Any] | None = None,
     headers: Mapping[str, Any] | None = None,
+    properties: Mapping[str, Any] | None = None,
     priority: int | None = None,
     queue: str | None = None,
     exchange: str = "",
@@ -271,13 +272,32 @@ def build_task_message(
     body = payload.encode(content_encoding) if isinstance(payload, str) else bytes(payload)
     if compression:
         body, message_headers["compression"] = compress(body, compression)
-    properties = {
+    message_properties = {
+        **(properties or {}),
         "correlation_id": task_id,
         "reply_to": reply_to or "",
         "priority": priority,
         "delivery_info": {"exchange": exchange, "routing_key": queue},
     }
-    return TaskMessage(message_headers, body, content_type, content_encoding, properties)
+    return TaskMessage(message_headers, body, content_type, content_encoding, message_properties)
+
+
+#: the headers every message of ours carries; the others are the sender's own
+PROTOCOL_HEADERS = frozenset(
+    {
+        "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries",
+        "timelimit", "root_id", "parent_id", "argsrepr", "kwargsrepr", "origin",
+        "ignore_result", "replaced_task_nesting", "stamped_headers", "stamps", "compression",
+    }
+)  # fmt: skip
+
+#: publish options that travel as message properties (kombu's ``app_id``, ``user_id``)
+PUBLISH_PROPERTIES = ("app_id", "user_id")
+
+
+def custom_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The headers a sender added on top of the protocol's (kept on retries)."""
+    return {k: v for k, v in (headers or {}).items() if k not in PROTOCOL_HEADERS}
 
 
 def _accepted(accept: Iterable[str] | None) -> set[str]:

@@ -93,6 +93,9 @@ class AsyncResult:
         self.parent = parent
         self._cache: dict[str, Any] | None = None
 
+    #: sent with ``ignore_result=True``: ``get()`` returns ``None`` at once, as in Celery
+    ignored = False
+
     task_id = property(lambda self: self.id)
 
     def __repr__(self) -> str:
@@ -198,6 +201,8 @@ class AsyncResult:
         PROPAGATE_STATES: Any = states.PROPAGATE_STATES,
     ) -> Any:  # noqa: N803
         """Wait for the task to be ready and return its value (or raise its exception)."""
+        if self.ignored:
+            return None
         if disable_sync_subtasks:
             _assert_will_not_block()
         if follow_parents and propagate:

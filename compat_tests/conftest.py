@@ -35,15 +35,34 @@ def _celery_system() -> SimpleNamespace:
     )
 
 
-def _docket_system() -> SimpleNamespace:
+def _docket_system(redis_url: str | None = None) -> SimpleNamespace:
+    """celery_docket on memory:// or, with ``redis_url``, on a real Redis under a key
+    prefix of its own per app."""
     import celery_docket
     from celery_docket import exceptions, signals
     from celery_docket.worker import WorkController
 
+    apps: list = []
+
     def make_app(**conf: object):
         app = celery_docket.Celery(f"compat{uuid.uuid4().hex[:6]}", set_as_current=False)
-        app.conf.update({"broker_url": f"memory://{uuid.uuid4().hex[:8]}", **conf})
+        if redis_url is None:
+            app.conf.update({"broker_url": f"memory://{uuid.uuid4().hex[:8]}", **conf})
+        else:
+            prefix = f"compat{uuid.uuid4().hex[:10]}"
+            app.conf.update({"broker_url": redis_url, "docket_key_prefix": prefix, **conf})
+            apps.append(app)
         return app
+
+    def cleanup() -> None:
+        for app in apps:
+            client = app.docket.redis
+            prefix = app.docket.prefix
+            for pattern in (f"{prefix}:*", f"{{{prefix}:*"):
+                keys = list(client.scan_iter(match=pattern, count=1000))
+                if keys:
+                    client.delete(*keys)
+            app.close()
 
     class _Running:
         def __init__(self, app) -> None:
@@ -62,12 +81,29 @@ def _docket_system() -> SimpleNamespace:
         exceptions=exceptions,
         signals=signals,
         Task=celery_docket.Task,
+        cleanup=cleanup,
+        backend="redis" if redis_url else "memory",
     )
 
 
-@pytest.fixture(params=["celery", "celery_docket"])
+@pytest.fixture(
+    params=[
+        "celery",
+        "celery_docket",
+        pytest.param("celery_docket_redis", marks=pytest.mark.redis),
+    ]
+)
 def system(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
-    yield _celery_system() if request.param == "celery" else _docket_system()
+    """Real Celery (the oracle), celery_docket on memory:// and on a real Redis."""
+    if request.param == "celery":
+        yield _celery_system()
+        return
+    url = request.getfixturevalue("redis_server_url") if request.param.endswith("redis") else None
+    found = _docket_system(url)
+    try:
+        yield found
+    finally:
+        found.cleanup()
 
 
 # -- the compatibility matrix: outcomes per scenario and system --------------------------

@@ -36,15 +36,17 @@ def render(rows: list[dict[str, str]]) -> str:
         table.setdefault((row["module"], row["scenario"]), {})[row["system"]] = row["outcome"]
     lines = [
         START,
-        "| area | scenario (the same test on both) | Celery 5.x | celery_docket |",
-        "|---|---|---|---|",
+        "| area | scenario (the same test on each) | Celery 5.x | celery_docket, memory:// "
+        "| celery_docket, Redis |",
+        "|---|---|---|---|---|",
     ]
     for (module, scenario), result in sorted(table.items()):
         area = module.removeprefix("test_compat_").removesuffix(".py")
         title = titles.get((module, scenario), scenario)
         lines.append(
             f"| {area} | {title} | {MARK.get(result.get('celery', ''), '-')} "
-            f"| {MARK.get(result.get('celery_docket', ''), '-')} |"
+            f"| {MARK.get(result.get('celery_docket', ''), '-')} "
+            f"| {MARK.get(result.get('celery_docket_redis', ''), '-')} |"
         )
     lines.append(END)
     return "\n".join(lines)

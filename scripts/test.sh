@@ -45,4 +45,8 @@ fi
 if [ "$#" -eq 0 ]; then
   echo "== MIGRATING.md compatibility matrix"
   .venv/bin/python compat_tests/render_matrix.py "$COMPAT_RESULTS" --check MIGRATING.md
+  echo "== Celery's own integration suite (test_tasks.py, test_canvas.py) vs expected_failures.txt"
+  # tests on the list are expected to fail: a short bound keeps their waits from eating CI time
+  CELERY_SUITE_TIMEOUT=60 CELERY_SUITE_LISTED_TIMEOUT=10 \
+    .venv/bin/python -m compat_tests.celery_suite.run
 fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import importlib
 import logging
 import re
@@ -274,6 +275,27 @@ class Celery:
             return self._tasks[name]
         options.pop("_force_evaluate", None)
         options.pop("lazy", None)
+        pydantic_options = {
+            key: options.pop(key)
+            for key in ("pydantic", "pydantic_strict", "pydantic_context", "pydantic_dump_kwargs")
+            if key in options
+        }
+        if pydantic_options.get("pydantic"):
+            from .pydantic import pydantic_wrapper
+
+            original = fun
+            fun = pydantic_wrapper(
+                self,
+                fun,
+                name,
+                strict=bool(pydantic_options.get("pydantic_strict", False)),
+                context=pydantic_options.get("pydantic_context"),
+                dump_kwargs=pydantic_options.get("pydantic_dump_kwargs"),
+            )
+            options["_dump_arguments"] = staticmethod(
+                functools.partial(fun.dump_arguments, bound=bind)  # type: ignore[attr-defined]
+            )
+            options["__wrapped__"] = original
         namespace = {
             "app": self,
             "name": name,
@@ -531,6 +553,8 @@ class Celery:
                 link_error=link_error,
                 **options,
             )
+        if time_limit is not None and soft_time_limit is not None and soft_time_limit > time_limit:
+            raise ValueError("soft_time_limit must be less than or equal to time_limit")
         explicit_id = task_id is not None
         task_id = task_id or protocol_uuid()
         parent = _state.get_current_worker_task()
@@ -562,16 +586,30 @@ class Celery:
             root_id=root_id,
             parent_id=parent_id,
             shadow=shadow,
-            ignore_result=bool(options.get("ignore_result", False)),
+            ignore_result=options.get("ignore_result"),
             headers=headers or None,
+            properties={k: options[k] for k in protocol.PUBLISH_PROPERTIES if k in options},
             priority=options.get("priority"),
             queue=queue,
             serializer=serializer,
             compression=options.get("compression") or conf.get("task_compression"),
         )
+        body = None
+        if signals.before_task_publish.receivers:
+            # Celery's protocol-2 body, for receivers that read or log it
+            body = (
+                list(args or ()),
+                dict(kwargs or {}),
+                {
+                    "callbacks": _sig_list(link),
+                    "errbacks": _sig_list(link_error),
+                    "chain": [_sig_dict(s) for s in chain] if chain else None,
+                    "chord": _sig_dict(chord),
+                },
+            )
         signals.before_task_publish.send(
             sender=name,
-            body=None,
+            body=body,
             exchange="",
             routing_key=queue,
             headers=message.headers,
@@ -601,6 +639,7 @@ class Celery:
             sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
         )
         result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
+        result.ignored = bool(options.get("ignore_result"))
         if parent is not None and add_to_parent:
             parent.request.children = getattr(parent.request, "children", None) or []
             parent.request.children.append(result)

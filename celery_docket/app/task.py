@@ -83,6 +83,17 @@ class Context:
             "origin": self.origin,
         }
 
+    @property
+    def time_limit(self) -> float | None:
+        """The hard time limit the message carries (``timelimit[0]``)."""
+        return (self.timelimit or (None, None))[0]
+
+    @property
+    def soft_time_limit(self) -> float | None:
+        """The soft time limit the message carries (``timelimit[1]``)."""
+        limits = self.timelimit or (None, None)
+        return limits[1] if len(limits) > 1 else None
+
     def __repr__(self) -> str:
         return f"<Context: {vars(self)!r}>"
 
@@ -119,12 +130,74 @@ def _argument_stub(fun: Any, bound: bool) -> Any:
     return namespace[name]
 
 
+def _retry_arguments(task: Any, request: Any, args: Any, kwargs: Any) -> tuple[Any, Any]:
+    """The arguments of a retry, as Celery merges them.
+
+    Given only new positional arguments, the inherited keyword arguments they now cover are
+    dropped; given only new keyword arguments, inherited positional ones that they name are
+    replaced, so switching the calling convention never passes a parameter twice.
+    """
+    if args is not None and kwargs is None and request.kwargs:
+        try:
+            params = list(inspect.signature(task.run).parameters.values())
+        except (TypeError, ValueError):
+            return args, request.kwargs
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        merged = dict(request.kwargs)
+        for p in positional[: len(args)]:
+            if p.kind is p.POSITIONAL_OR_KEYWORD:
+                merged.pop(p.name, None)
+        return args, merged
+    if kwargs is not None and args is None and request.args:
+        try:
+            sig = inspect.signature(task.run)
+            bound = sig.bind_partial(*request.args)
+        except (TypeError, ValueError):
+            return request.args, kwargs
+        rest = dict(kwargs)
+        for name in list(rest):
+            param = sig.parameters.get(name)
+            if name in bound.arguments and param is not None:
+                if param.kind is param.POSITIONAL_OR_KEYWORD:
+                    bound.arguments[name] = rest.pop(name)
+        return bound.args, {**bound.kwargs, **rest}
+    return (
+        request.args if args is None else args,
+        request.kwargs if kwargs is None else kwargs,
+    )
+
+
 def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter: bool) -> float:
     """Celery's retry_backoff: ``factor * 2**retries`` capped, full jitter when asked."""
     countdown = min(maximum, factor * (2**retries))
     if full_jitter:
         countdown = random.randrange(int(countdown) + 1)
     return max(0, countdown)
+
+
+class _FromConfig:
+    """A task attribute that reads the app's setting while the task does not set its own.
+
+    Celery binds ``ignore_result``, ``track_started`` and friends from ``task_*`` settings
+    when a task is bound; a value set on the task class, the decorator or the instance wins.
+    """
+
+    def __init__(self, setting: str, default: Any) -> None:
+        self.setting = setting
+        self.default = default
+
+    def __get__(self, obj: Any, owner: Any = None) -> Any:
+        app = getattr(obj if obj is not None else owner, "app", None)
+        if app is None:
+            return self.default
+        value = app.conf.get(self.setting)
+        return self.default if value is None else value
+
+
+def actual_ignore_result(task: Any, request: Any) -> bool:
+    """The request's ``ignore_result`` when the message set one, else the task's."""
+    value = getattr(request, "__dict__", {}).get("ignore_result") if request is not None else None
+    return bool(task.ignore_result if value is None else value)
 
 
 class Task:
@@ -136,7 +209,7 @@ class Task:
     max_retries: int | None = 3
     default_retry_delay: float = 3 * 60
     rate_limit: Any = None
-    ignore_result = False
+    ignore_result: Any = _FromConfig("task_ignore_result", False)
     trail = True
     send_events = True
     store_errors_even_if_ignored = False
@@ -146,7 +219,7 @@ class Task:
     acks_late: bool | None = None
     acks_on_failure_or_timeout: bool | None = None
     reject_on_worker_lost: bool | None = None
-    track_started: bool | None = None
+    track_started: Any = _FromConfig("task_track_started", False)
     expires: Any = None
     priority: int | None = None
     queue: str | None = None
@@ -246,8 +319,10 @@ class Task:
             value = getattr(self, attr, None)
             if value is not None and options.get(attr) is None:
                 options[attr] = value
-        if self.ignore_result and "ignore_result" not in options:
-            options["ignore_result"] = True
+        options.setdefault("ignore_result", bool(self.ignore_result))
+        dump = type(self).__dict__.get("_dump_arguments")
+        if dump is not None and options.get("serializer") != "pickle":
+            args, kwargs = dump.__func__(args, kwargs)
         return app.send_task(
             self.name,
             args,
@@ -278,6 +353,13 @@ class Task:
         app = self.app
         task_id = task_id or str(uuid.uuid4())
         throw = app.conf.task_eager_propagates if throw is None else throw
+        parent = _state.get_current_task()
+        parent_request = parent.request if parent is not None else None
+        if parent_request is not None and parent_request.id:
+            parent_id = options.get("parent_id") or parent_request.id
+            root_id = options.get("root_id") or parent_request.root_id or task_id
+        else:
+            parent_id, root_id = options.get("parent_id"), options.get("root_id") or task_id
         request = Context(
             id=task_id,
             args=list(args or ()),
@@ -287,15 +369,15 @@ class Task:
             called_directly=False,
             delivery_info={"is_eager": True},
             hostname=app.hostname_for_eager(),
-            root_id=options.get("root_id") or task_id,
-            parent_id=options.get("parent_id"),
+            root_id=root_id,
+            parent_id=parent_id,
             headers=options.get("headers"),
             callbacks=link if link is None or isinstance(link, list) else [link],
             errbacks=link_error
             if link_error is None or isinstance(link_error, list)
             else [link_error],
             task=self.name,
-            ignore_result=options.get("ignore_result", False),
+            ignore_result=options.get("ignore_result"),
             chain=options.get("chain"),
         )
         outcome = run_task(self, request, list(args or ()), dict(kwargs or {}), eager=True)
@@ -383,8 +465,7 @@ class Task:
         when: Any = eta if eta is not None else countdown
         if eta is None and countdown is not None:
             eta = datetime.now(timezone.utc) + timedelta(seconds=float(countdown))
-        new_args = request.args if args is None else args
-        new_kwargs = request.kwargs if kwargs is None else kwargs
+        new_args, new_kwargs = _retry_arguments(self, request, args, kwargs)
         plan = {
             "args": list(new_args or ()),
             "kwargs": dict(new_kwargs or {}),

@@ -139,17 +139,8 @@ def run_task(
             task.on_success(retval, task_id, args, kwargs)
             signals.task_success.send(sender=task, result=retval, runtime=time.monotonic() - t0)
         outcome.runtime = time.monotonic() - t0
-        try:
-            task.after_return(
-                outcome.state,
-                outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
-                task_id,
-                args,
-                kwargs,
-                outcome.einfo,
-            )
-        except Exception:  # a broken hook must not lose the outcome
-            log.exception("Task %s[%s] after_return raised", task.name, task_id)
+        if outcome.state not in _NO_AFTER_RETURN:  # as in Celery
+            _after_return(task, outcome, task_id, args, kwargs)
         signals.task_postrun.send(
             sender=task,
             task_id=task_id,
@@ -165,6 +156,23 @@ def run_task(
     finally:
         task.pop_request()
         _state.pop_task()
+
+
+_NO_AFTER_RETURN = frozenset({states.RETRY, states.IGNORED, states.REJECTED})
+
+
+def _after_return(task: Task, outcome: TraceOutcome, task_id: str, args: Any, kwargs: Any) -> None:
+    try:
+        task.after_return(
+            outcome.state,
+            outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
+            task_id,
+            args,
+            kwargs,
+            outcome.einfo,
+        )
+    except Exception:  # a broken hook must not lose the outcome
+        log.exception("Task %s[%s] after_return raised", task.name, task_id)
 
 
 def _run_links_eagerly(task: Task, request: Context, retval: Any) -> None:

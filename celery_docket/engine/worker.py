@@ -112,6 +112,7 @@ class Worker:
         on_task_start: Callable[[Delivery], None] | None = None,
         on_task_end: Callable[[Delivery], None] | None = None,
         give_up: Callable[[Delivery, str], Outcome] | None = None,
+        on_committed: Callable[[Delivery, Outcome, bool], None] | None = None,
     ) -> None:
         self.docket = docket
         self.handler = handler
@@ -122,6 +123,7 @@ class Worker:
         self._on_task_start = on_task_start
         self._on_task_end = on_task_end
         self._give_up = give_up
+        self._on_committed = on_committed
         base = self.settings.name or f"docket@{socket.gethostname()}"
         self.node = base
         self.consumer = f"{base}:{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -653,6 +655,11 @@ class Worker:
                     )
                 elif o.action == "dead":
                     log.error("worker: %s dead-lettered: %s", d.execution_id, o.reason)
+                if self._on_committed is not None:
+                    try:
+                        self._on_committed(d, o, bool(int(committed)))
+                    except Exception:
+                        log.exception("worker: on_committed hook failed for %s", d.execution_id)
         if any(o.action == "again" for _d, o in done):
             self.docket.backend.notify()
 

@@ -211,6 +211,7 @@ class WorkController:
             perpetuals=perpetuals,
             acks_early=handler.acks_early,
             give_up=handler.give_up,
+            on_committed=handler.committed,
         )
         child = slot is not None
         worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)

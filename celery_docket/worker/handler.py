@@ -21,12 +21,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import signals, states
-from ..app.task import Context
+from ..app.task import Context, actual_ignore_result
 from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
-from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
+from ..engine import Call, Delivery, Outcome, ResultWrite, Undeliverable
 from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
-from ..protocol import TaskMessage, build_task_message, decode_body
+from ..protocol import (
+    PUBLISH_PROPERTIES,
+    TaskMessage,
+    build_task_message,
+    custom_headers,
+    decode_body,
+)
 from . import chords
+from . import state as worker_state
 from .mailbox import Activity
 from .revoke import RevokedSet
 
@@ -57,8 +64,6 @@ class CeleryHandler:
         conf = app.conf
         self.accept = list(conf.accept_content or ["json"])
         self.ttl_ms = app.result_ttl_ms()
-        self.track_started = bool(conf.task_track_started)
-        self.ignore_result = bool(conf.task_ignore_result)
         self.explicit_early_ack = bool(
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
@@ -107,6 +112,14 @@ class CeleryHandler:
             return Outcome.dead(reason)
         log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
         return Outcome.dead(reason, self._write(task_id, states.FAILURE, WorkerLostError(reason)))
+
+    @staticmethod
+    def committed(d: Delivery, outcome: Outcome, committed: bool) -> None:
+        """After the commit: a task that succeeded counts in ``celery.worker.state``
+        only once its result is stored, so a test that waits for it can read the result."""
+        name = outcome.extra.get("succeeded")
+        if committed and name is not None:
+            worker_state.task_ready(d.execution_id, str(name), successful=True)
 
     def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
         hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
@@ -227,7 +240,7 @@ class CeleryHandler:
                     f"arguments do not fit {name}: {exc}",
                     self._write(task_id, states.FAILURE, exc, request=request),
                 )
-        if self.track_started or task.track_started:
+        if task.track_started and not actual_ignore_result(task, request):
             self.app.store_result(
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
             )
@@ -330,6 +343,7 @@ class CeleryHandler:
     ) -> Context:
         h = message.headers
         props = message.properties or {}
+        redelivered = d.delivery_count > 1 or bool(props.get("redelivered"))
         return Context(
             id=h["id"],
             task=h["task"],
@@ -347,7 +361,7 @@ class CeleryHandler:
             shadow=h.get("shadow"),
             argsrepr=h.get("argsrepr"),
             kwargsrepr=h.get("kwargsrepr"),
-            ignore_result=h.get("ignore_result", False),
+            ignore_result=h.get("ignore_result"),
             headers=h,
             callbacks=embed.get("callbacks"),
             errbacks=embed.get("errbacks"),
@@ -360,18 +374,17 @@ class CeleryHandler:
                 "exchange": "",
                 "routing_key": d.queue,
                 "priority": props.get("priority"),
-                "redelivered": d.delivery_count > 1,
+                "redelivered": redelivered,
             },
             hostname=self.hostname,
             is_eager=False,
             called_directly=False,
-            redelivered=d.delivery_count > 1,
+            redelivered=redelivered,
             properties=props,
         )
 
     def _store_wanted(self, task: Any, request: Context, state: str) -> bool:
-        ignore = request.ignore_result or task.ignore_result or self.ignore_result
-        if not ignore:
+        if not actual_ignore_result(task, request):
             return True
         return state in states.EXCEPTION_STATES and task.store_errors_even_if_ignored
 
@@ -384,13 +397,15 @@ class CeleryHandler:
         if state == states.RETRY and outcome.retry is not None:
             plan = getattr(outcome.retry, "plan", None) or {}
             eta = plan.get("eta")
+            options = plan.get("options") or {}
+            queue = str(getattr(options.get("queue"), "name", options.get("queue")) or d.queue)
             retried = build_task_message(
                 name,
                 plan.get("args", request.args),
                 plan.get("kwargs", request.kwargs),
                 task_id=task_id,
                 eta=eta,
-                expires=request.expires,
+                expires=options.get("expires", request.expires),
                 retries=plan.get("retries", 1),
                 root_id=request.root_id,
                 parent_id=request.parent_id,
@@ -400,10 +415,21 @@ class CeleryHandler:
                 errbacks=request.errbacks,
                 chain=request.chain,
                 chord=request.chord,
-                time_limit=(request.timelimit or [None, None])[0],
-                soft_time_limit=(request.timelimit or [None, None])[1],
-                ignore_result=request.ignore_result,
-                serializer=task.serializer or self.app.conf.task_serializer,
+                time_limit=options.get("time_limit", request.time_limit),
+                soft_time_limit=options.get("soft_time_limit", request.soft_time_limit),
+                ignore_result=actual_ignore_result(task, request),
+                shadow=options.get("shadow", request.shadow),
+                headers={**custom_headers(request.headers), **(options.get("headers") or {})},
+                properties={
+                    k: (request.properties or {})[k]
+                    for k in PUBLISH_PROPERTIES
+                    if k in (request.properties or {})
+                },
+                priority=options.get("priority", request.priority),
+                queue=queue,
+                serializer=options.get("serializer")
+                or task.serializer
+                or self.app.conf.task_serializer,
             )
             when_ms = int(eta.timestamp() * 1000) if eta else None
             write = (
@@ -413,12 +439,42 @@ class CeleryHandler:
                 if self._store_wanted(task, request, state)
                 else None
             )
+            if queue != d.queue:
+                # another queue: publish there (same task id), then this delivery is done
+                self.app.docket.enqueue(
+                    Call(
+                        name,
+                        retried.encode(),
+                        queue=queue,
+                        when=eta,
+                        execution_id=task_id,
+                    )
+                )
+                return Outcome.done(write)
             return Outcome.again(when_ms, retried.encode(), d.attempt + 1, write)
         if state == states.REJECTED:
             requeue = bool(getattr(outcome.exception, "requeue", False))
             if requeue:
-                return Outcome.again(None, attempt=d.attempt + 1)
-            return Outcome.dead(f"rejected: {getattr(outcome.exception, 'reason', '')}")
+                # delivered again at once, flagged so the task sees ``redelivered`` as in Celery
+                message.properties["redelivered"] = True
+                return Outcome.again(None, message.encode(), attempt=d.attempt + 1)
+            # never runs again: a terminal FAILURE (Celery stores one too), kept as a dead letter
+            exc = outcome.exception
+            signals.task_failure.send(
+                sender=task,
+                task_id=task_id,
+                exception=exc,
+                args=request.args,
+                kwargs=request.kwargs,
+                traceback=None,
+                einfo=None,
+            )
+            write = (
+                self._write(task_id, states.FAILURE, exc, request=request)
+                if self._store_wanted(task, request, states.FAILURE)
+                else None
+            )
+            return Outcome.dead(f"rejected: {getattr(exc, 'reason', '')}", write)
         if state == states.IGNORED:
             return Outcome.done()
         if state == states.SUCCESS:
@@ -438,7 +494,9 @@ class CeleryHandler:
                 if self._store_wanted(task, request, state)
                 else None
             )
-            return Outcome.done(write)
+            done = Outcome.done(write)
+            done.extra["succeeded"] = name
+            return done
         # FAILURE
         self._send_errbacks(request, outcome)
         write = (

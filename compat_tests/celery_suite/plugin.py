@@ -3,7 +3,8 @@
 The outcome of each test id (``passed``, ``failed``, ``skipped`` or ``xfailed``) is written as
 JSON to ``$CELERY_SUITE_OUTCOMES`` when the session ends. A failing setup or teardown counts as
 ``failed``. Celery's own ``@flaky`` tests carry a 300 s timeout; ``$CELERY_SUITE_TIMEOUT``
-caps every test's timeout so one hang cannot eat the CI budget. Reruns are not installed and
+caps every test's timeout so one hang cannot eat the CI budget, and
+``$CELERY_SUITE_LISTED_TIMEOUT`` the timeout of tests on the expected-failures list. Reruns are not installed and
 not counted: a test passes on its first run or it fails.
 """
 
@@ -25,15 +26,32 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
 
 
+def _listed() -> set[str]:
+    """Ids on the expected-failures list (``$CELERY_SUITE_EXPECTED``)."""
+    path = os.environ.get("CELERY_SUITE_EXPECTED")
+    if not path or not os.path.exists(path):
+        return set()
+    with open(path) as fh:
+        return {
+            line.partition("|")[0].strip()
+            for line in fh
+            if line.strip() and not line.lstrip().startswith("#")
+        }
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     cap = float(os.environ.get("CELERY_SUITE_TIMEOUT", "60"))
+    # a listed test is expected to fail: a shorter bound keeps its wait from eating CI time
+    listed_cap = float(os.environ.get("CELERY_SUITE_LISTED_TIMEOUT", str(cap)))
+    listed = _listed()
     for item in items:
+        bound = listed_cap if item.nodeid in listed else cap
         marker = item.get_closest_marker("timeout")
         current = None
         if marker is not None:
             current = marker.kwargs.get("timeout", marker.args[0] if marker.args else None)
-        if current is None or float(current) > cap:
-            item.add_marker(pytest.mark.timeout(cap), append=False)
+        if current is None or float(current) > bound:
+            item.add_marker(pytest.mark.timeout(bound), append=False)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,7 @@ PYTEST_INI = """\
 [pytest]
 python_classes = test_*
 python_files = test_*.py
-addopts = -p no:cacheprovider -p compat_tests.celery_suite.plugin -p celery_docket.contrib.pytest
+addopts = --tb=native -p no:cacheprovider -p compat_tests.celery_suite.plugin -p celery_docket.contrib.pytest
 """
 
 
@@ -91,6 +92,7 @@ def run_suite(suite: Path, redis_url: str, pytest_args: list[str], outcomes_file
         REDIS_HOST=host,
         REDIS_PORT=port,
         CELERY_SUITE_OUTCOMES=str(outcomes_file),
+        CELERY_SUITE_EXPECTED=str(EXPECTED),
         PYTHONPATH=os.pathsep.join([str(suite), str(REPO), os.environ.get("PYTHONPATH", "")]),
     )
     (suite / "pytest.ini").write_text(PYTEST_INI)
@@ -103,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write-list", action="store_true", help="rewrite the list's ids")
     parser.add_argument("--redis", help="use this Redis URL instead of starting a server")
     args, pytest_args = parser.parse_known_args(argv)
+    # a SIGTERM unwinds like an error, so the redis-server we started is stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     full_run = not pytest_args
     if full_run:
         pytest_args = list(FILES)

@@ -1,0 +1,61 @@
+"""The runner of Celery's own suite: import rewriting, the expected-failures list, verdicts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from compat_tests.celery_suite.prepare import pinned_celery_version, rewrite_imports
+from compat_tests.celery_suite.run import EXPECTED, compare, read_expected
+
+
+def test_only_import_lines_are_rewritten() -> None:
+    source = (
+        "import celery\n"
+        "import celery.result\n"
+        "from celery import chain, group\n"
+        "    from celery.canvas import StampingVisitor\n"
+        "from celeryx import other\n"
+        "logger = get_logger('celery.app.trace')\n"
+        "name = 'celery.chord_unlock'\n"
+        "assert r.name in {'celery.worker.strategy'}\n"
+    )
+    assert rewrite_imports(source) == (
+        "import celery_docket as celery\n"
+        "import celery_docket as celery; import celery_docket.result\n"
+        "from celery_docket import chain, group\n"
+        "    from celery_docket.canvas import StampingVisitor\n"
+        "from celeryx import other\n"
+        "logger = get_logger('celery.app.trace')\n"
+        "name = 'celery.chord_unlock'\n"
+        "assert r.name in {'celery.worker.strategy'}\n"
+    )
+
+
+def test_the_test_extra_pins_one_celery_version() -> None:
+    version = pinned_celery_version()
+    assert version.count(".") == 2 and version.split(".")[0] == "5"
+
+
+def test_checked_in_list_gives_every_entry_a_reason() -> None:
+    listed = read_expected(EXPECTED)
+    assert listed, "the list is empty: then this test should assert that instead"
+    assert all(reason and reason != "TODO: reason" for reason in listed.values())
+    assert all(t.startswith("t/integration/test_") and "::" in t for t in listed)
+
+
+def test_entry_without_reason_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "list.txt"
+    bad.write_text("t/integration/test_tasks.py::test_tasks::test_x\n")
+    with pytest.raises(SystemExit, match="reason"):
+        read_expected(bad)
+
+
+def test_verdicts_regression_now_passing_and_stale() -> None:
+    outcomes = {"a": "failed", "b": "passed", "c": "failed", "d": "skipped"}
+    expected = {"b": "why", "c": "why", "gone": "why"}
+    regressions, now_passing, stale = compare(outcomes, expected, full_run=True)
+    assert (regressions, now_passing, stale) == (["a"], ["b"], ["gone"])
+    # a subset run cannot tell a renamed test from one it did not select
+    assert compare(outcomes, expected, full_run=False)[2] == []
