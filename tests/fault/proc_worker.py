@@ -76,13 +76,20 @@ def register_probes(
         if ledger is not None:
             ledger.write("RET", eid, os.getpid(), f"{time.time():.6f}", token)
 
-    def work(ms: int = 0, redelivered_ms: int | None = None, fail: bool = False) -> dict[str, Any]:
+    def work(
+        ms: int = 0,
+        redelivered_ms: int | None = None,
+        fail: bool = False,
+        exit_code: int | None = None,
+    ) -> dict[str, Any]:
         eid, count, token = begin()
         delay = ms if (count <= 1 or redelivered_ms is None) else redelivered_ms
         time.sleep(delay / 1000.0)
         end(eid, token)
         if fail:
             raise RuntimeError(f"probe failure {eid}")
+        if exit_code is not None:
+            raise SystemExit(exit_code)
         return {"pid": os.getpid(), "tok": token, "dc": count}
 
     docket.task(work, name=WORK)
