@@ -236,6 +236,18 @@ class CeleryHandler:
         try:
             with _soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
+            # Celery's pools report these as FAILURE with WorkerLostError(repr(exc)); the
+            # exception itself is not stored, or get() would raise SystemExit in the caller.
+            from ..app.trace import ExceptionInfo, TraceOutcome
+            from ..exceptions import WorkerLostError
+
+            tlog.error("Task %s[%s] raised %r", name, task_id, exc)
+            lost = WorkerLostError(repr(exc))
+            einfo = ExceptionInfo(lost)
+            outcome = TraceOutcome(
+                states.FAILURE, exception=lost, traceback=einfo.traceback, einfo=einfo
+            )
         finally:
             self.activity.finished(task_id, name)
         if outcome.state == states.RETRY and task_id in self.revoked:
