@@ -53,6 +53,16 @@ def text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def _zombie(pid: int) -> bool:
+    """A process that exited and was not reaped (its parent died too, under an init that
+    does not reap, e.g. after kill -9 of a whole prefork group) answers ``kill(pid, 0)``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
 class LeaseKeeping:
     """The keeper's half of ``Worker``: renew, reclaim, adopt, heartbeat."""
 
@@ -186,7 +196,7 @@ class LeaseKeeping:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(pid)
 
     # -- keeping ---------------------------------------------------------------------------
 

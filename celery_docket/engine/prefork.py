@@ -17,11 +17,14 @@ so the supervisor stays single-threaded.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
 import signal
 import struct
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ log = logging.getLogger("celery_docket.engine.prefork")
 # deadline (monotonic, 0: none), limit seconds, signal asked to kill the child (0: none),
 # msgid, queue, label (the task the child runs; empty when idle)
 _SLOT = struct.Struct("d d i 64s 128s 200s")
+_PR_SET_PDEATHSIG = 1
 REVOKED_FATE = "revoked"
 """Prefix of the fate recorded for a message whose runner was terminated on request."""
 
@@ -219,10 +223,12 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         self._write_slot(slot, 0.0, 0.0, "", "")
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             code = 0
             try:
+                _die_with_parent(parent)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -359,6 +365,29 @@ class Supervisor:
                 time.sleep(self.poll_interval)
             self.children.pop(pid, None)
         return worst
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a child: exit (SIGKILL) when the supervisor dies, as a worker crash would. An
+    orphan would go on consuming with no time limits and ignore the next supervisor's
+    SIGTERM; its entries are taken over like any dead worker's (lease expiry, or at once by
+    a restart under the same name). Linux: PR_SET_PDEATHSIG; elsewhere (and as a backstop)
+    a thread that checks the parent pid every half second."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            log.warning("prefork: prctl(PR_SET_PDEATHSIG) unavailable; polling the parent")
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="docket-parent-watch", daemon=True).start()
 
 
 def _signame(signum: int) -> str:
