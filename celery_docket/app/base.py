@@ -568,6 +568,7 @@ class Celery:
             queue=queue,
             serializer=serializer,
             compression=options.get("compression") or conf.get("task_compression"),
+            max_body_bytes=int(conf.get("docket_max_payload_bytes")),
         )
         signals.before_task_publish.send(
             sender=name,

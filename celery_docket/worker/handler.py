@@ -24,7 +24,13 @@ from .. import signals, states
 from ..app.task import Context
 from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
 from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
-from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
+from ..exceptions import (
+    InvalidTaskError,
+    NotRegistered,
+    PayloadTooLarge,
+    SoftTimeLimitExceeded,
+    TimeLimitExceeded,
+)
 from ..protocol import TaskMessage, build_task_message, decode_body
 from . import chords
 from .mailbox import Activity
@@ -62,6 +68,7 @@ class CeleryHandler:
         self.explicit_early_ack = bool(
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
+        self.max_payload = int(conf.get("docket_max_payload_bytes"))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -151,7 +158,15 @@ class CeleryHandler:
 
     # -- the handler ----------------------------------------------------------------------
 
+    def _too_large(self, d: Delivery, task_id: str, exc: PayloadTooLarge) -> Outcome:
+        log.error("Refusing task %s[%s]: %s", d.function, task_id, exc)
+        return Outcome.dead(f"payload too large: {exc}", self._write(task_id, states.FAILURE, exc))
+
     def __call__(self, d: Delivery) -> Outcome:
+        if len(d.body) > self.max_payload:  # written past the producer's check: not decoded
+            return self._too_large(
+                d, self.task_id_of(d), PayloadTooLarge(len(d.body), self.max_payload)
+            )
         try:
             message = self._message(d)
         except InvalidTaskError as exc:
@@ -172,7 +187,9 @@ class CeleryHandler:
                 f"unregistered task {name!r}", self._write(task_id, states.FAILURE, exc)
             )
         try:
-            args, kwargs, embed = decode_body(message, self.accept)
+            args, kwargs, embed = decode_body(message, self.accept, self.max_payload)
+        except PayloadTooLarge as exc:
+            return self._too_large(d, task_id, exc)
         except Exception as exc:
             log.error("Cannot decode task %s[%s]: %s", name, task_id, exc)
             return Outcome.dead(

@@ -3,13 +3,15 @@ ends in a stored FAILURE (so ``get()`` raises instead of waiting) and the worker
 
 from __future__ import annotations
 
+import resource
 import uuid
+import zlib
 from collections.abc import Iterator
 
 import pytest
 
 from celery_docket import Celery, states
-from celery_docket.exceptions import WorkerLostError
+from celery_docket.exceptions import PayloadTooLarge, WorkerLostError
 from celery_docket.worker import WorkController
 
 pytestmark = [pytest.mark.fault, pytest.mark.redis, pytest.mark.timeout(60)]
@@ -20,6 +22,7 @@ def app(redis_server_url: str, prefix: str) -> Iterator[Celery]:
     a = Celery(f"fi{uuid.uuid4().hex[:6]}", broker=redis_server_url, set_as_current=False)
     a.conf.docket_key_prefix = prefix
     a.conf.docket_lease_seconds = 2
+    a.conf.docket_max_payload_bytes = 1 << 20
 
     @a.task(name="fi.add")
     def add(x: int, y: int) -> int:
@@ -55,3 +58,55 @@ def test_task_raising_system_exit_is_a_failure(app: Celery, worker: WorkControll
         r.get(timeout=10)
     assert r.state == states.FAILURE
     assert app.tasks["fi.add"].delay(2, 3).get(timeout=10) == 5
+
+
+def _zlib_bomb(task_id: str, decoded_mb: int) -> bytes:
+    """A task message whose zlib body inflates to ``decoded_mb`` MiB of JSON, compressed in
+    chunks so this process never holds the inflated payload."""
+    from celery_docket.protocol import TaskMessage, build_task_message
+
+    template = build_task_message("fi.add", [0, 0], {}, task_id=task_id)
+    z = zlib.compressobj()
+    parts = [z.compress(b'[["')]
+    chunk = b"a" * (1 << 20)
+    parts += [z.compress(chunk) for _ in range(decoded_mb)]
+    parts.append(z.compress(b'", ""], {}, {}]') + z.flush())
+    headers = {**template.headers, "compression": "application/x-gzip"}
+    return TaskMessage(headers, b"".join(parts), template.content_type, "utf-8").encode()
+
+
+def _raw_entry(app: Celery, task_id: str, body: bytes) -> None:
+    stream = app.docket.keys("celery").stream
+    app.docket.redis.xadd(stream, {"i": task_id, "n": "fi.add", "b": body, "a": "1"})
+
+
+def test_compressed_argument_over_the_limit_is_refused_at_publish(app: Celery) -> None:
+    """The payload limit applies to the decoded message, not to its compressed bytes."""
+    with pytest.raises(PayloadTooLarge):
+        app.tasks["fi.add"].apply_async(("a" * (3 << 20), ""), compression="zlib")
+    assert app.docket.redis.xlen(app.docket.keys("celery").stream) == 0
+
+
+def test_decompression_bomb_and_oversized_entry_fail_without_inflating(
+    app: Celery, worker: WorkController
+) -> None:
+    """A 64 MiB zlib bomb and a 2 MiB entry written straight to the stream (limit 1 MiB):
+    each is dead-lettered with FAILURE (PayloadTooLarge) stored, the worker's memory does
+    not grow by the bomb's size, and the next task runs."""
+    from celery_docket.protocol import build_task_message
+
+    bomb_id, big_id = str(uuid.uuid4()), str(uuid.uuid4())
+    bomb = _zlib_bomb(bomb_id, 64)
+    assert len(bomb) < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    _raw_entry(app, bomb_id, bomb)
+    with pytest.raises(PayloadTooLarge):
+        app.AsyncResult(bomb_id).get(timeout=10)
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert grown_mb < 32, f"the worker inflated the bomb: max RSS grew {grown_mb:.0f} MiB"
+    _raw_entry(app, big_id, build_task_message("fi.add", ["x" * (2 << 20), ""], {}).encode())
+    with pytest.raises(PayloadTooLarge):
+        app.AsyncResult(big_id).get(timeout=10)
+    assert app.tasks["fi.add"].delay(1, 2).get(timeout=10) == 3
+    reasons = dead_reasons(app)
+    assert len(reasons) == 2 and all("too large" in r for r in reasons), reasons
