@@ -23,7 +23,7 @@ from typing import Any
 from .. import signals, states
 from ..app.task import Context
 from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
-from ..engine import Delivery, Outcome, ResultWrite, Undeliverable
+from ..engine import Delivery, Outcome, ResultWrite
 from ..exceptions import (
     InvalidTaskError,
     NotRegistered,
@@ -162,6 +162,20 @@ class CeleryHandler:
         log.error("Refusing task %s[%s]: %s", d.function, task_id, exc)
         return Outcome.dead(f"payload too large: {exc}", self._write(task_id, states.FAILURE, exc))
 
+    def _invalid(self, d: Delivery, exc: InvalidTaskError) -> Outcome:
+        """Dead-letter a malformed message with FAILURE stored under whatever id can be
+        read (the message's, else the entry's), so ``get()`` raises instead of waiting."""
+        log.error("Received invalid task message %s: %s", d.execution_id, exc)
+        task_id = d.execution_id
+        cached = d.scratch.get("message")
+        if isinstance(cached, TaskMessage) and isinstance(cached.headers.get("id"), str):
+            task_id = cached.headers["id"]
+        elif task_id.startswith("beat:"):
+            return Outcome.dead(f"invalid task message: {exc}")
+        return Outcome.dead(
+            f"invalid task message: {exc}", self._write(task_id, states.FAILURE, exc)
+        )
+
     def __call__(self, d: Delivery) -> Outcome:
         if len(d.body) > self.max_payload:  # written past the producer's check: not decoded
             return self._too_large(
@@ -169,9 +183,9 @@ class CeleryHandler:
             )
         try:
             message = self._message(d)
+            _check_headers(message.headers)
         except InvalidTaskError as exc:
-            log.error("Received invalid task message %s: %s", d.execution_id, exc)
-            raise Undeliverable(f"invalid task message: {exc}") from exc
+            return self._invalid(d, exc)
         headers = message.headers
         task_id, name = headers["id"], headers["task"]
         task = self.app._tasks.get(name)
@@ -254,6 +268,8 @@ class CeleryHandler:
             with _soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
         except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
+            if isinstance(exc, Exception):
+                raise
             # Celery's pools report these as FAILURE with WorkerLostError(repr(exc)); the
             # exception itself is not stored, or get() would raise SystemExit in the caller.
             from ..app.trace import ExceptionInfo, TraceOutcome
@@ -515,6 +531,24 @@ class CeleryHandler:
                     log.exception("errback %s raised", sig.name)
             else:
                 sig.apply_async((request.id,) if not sig.immutable else ())
+
+
+def _check_headers(headers: dict[str, Any]) -> None:
+    """Refuse headers the worker would choke on later (InvalidTaskError), before it runs."""
+    expires = headers.get("expires")
+    if expires is not None and not isinstance(expires, datetime):
+        try:
+            _parse(expires)
+        except (TypeError, ValueError) as exc:
+            raise InvalidTaskError(f"header 'expires' is not a date: {expires!r}") from exc
+    limits = headers.get("timelimit")
+    if limits is not None:
+        ok = isinstance(limits, list | tuple) and all(
+            v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)
+            for v in limits[:2]
+        )
+        if not ok:
+            raise InvalidTaskError(f"header 'timelimit' is not [hard, soft] seconds: {limits!r}")
 
 
 def _parse(value: str) -> datetime:

@@ -110,3 +110,32 @@ def test_decompression_bomb_and_oversized_entry_fail_without_inflating(
     assert app.tasks["fi.add"].delay(1, 2).get(timeout=10) == 3
     reasons = dead_reasons(app)
     assert len(reasons) == 2 and all("too large" in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    "label, headers",
+    [
+        ("expires not a date", {"expires": "not-a-date"}),
+        ("timelimit not numbers", {"timelimit": ["x", "y"]}),
+        ("id not a string", {"id": 12345}),
+    ],
+)
+def test_malformed_header_stores_a_failure(
+    app: Celery, worker: WorkController, label: str, headers: dict
+) -> None:
+    """A message whose headers are malformed, written straight to the stream, is
+    dead-lettered with FAILURE stored under the id the entry carries, so ``get()`` raises
+    at once; the worker goes on."""
+    from celery_docket.exceptions import InvalidTaskError
+    from celery_docket.protocol import TaskMessage, build_task_message
+
+    task_id = str(uuid.uuid4())
+    m = build_task_message("fi.add", [1, 2], {}, task_id=task_id)
+    raw = TaskMessage({**m.headers, **headers}, m.body, m.content_type, "utf-8").encode()
+    _raw_entry(app, task_id, raw)
+    r = app.AsyncResult(task_id)
+    with pytest.raises(InvalidTaskError):
+        r.get(timeout=5)
+    assert r.state == states.FAILURE
+    assert app.tasks["fi.add"].delay(1, 2).get(timeout=10) == 3
+    assert len(dead_reasons(app)) == 1, label
