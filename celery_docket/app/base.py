@@ -614,7 +614,9 @@ class Celery:
         try:
             return self.docket.enqueue(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise EngineBrokerUnavailable(str(exc)) from exc
+            from ..engine.docket import unreachable
+
+            raise unreachable(exc) from exc
 
     def AsyncResult(self, id: str, **kwargs: Any) -> Any:  # noqa: N802, A002 - Celery's API
         from ..result import AsyncResult
