@@ -86,6 +86,10 @@ class LeaseKeeping:
     _reclaimed: deque[Delivery]
     _waiting: set[str]
     """Message ids of ``_reclaimed`` still held (a lost lease drops an id from here)."""
+    _reclaim_lock: threading.Lock
+    _reclaim_cursor: dict[str, str]
+    _reclaim_more: bool
+    """The last reclaim pass found work and there may be more: reclaim when slots free."""
 
     # -- provided by Worker ----------------------------------------------------------------
 
@@ -123,6 +127,15 @@ class LeaseKeeping:
                     self._waiting.discard(d.message_id)
                     out.append(d)
         return out
+
+    def _take_work(self, count: int) -> list[Delivery]:
+        """Reclaimed entries first; when a reclaim pass left more behind, claim again now
+        (the reader's thread) instead of waiting for the keeper."""
+        batch = self._take_reclaimed(count)
+        if not batch and self._reclaim_more and not self.stopping:
+            self._reclaim_expired()
+            batch = self._take_reclaimed(count)
+        return batch
 
     def _free_capacity(self) -> int:
         """Entries this worker could start now: slots not taken by anything it holds."""
@@ -271,25 +284,43 @@ class LeaseKeeping:
 
     def _reclaim_expired(self) -> None:
         """Take over entries whose runner stopped renewing its lease (dead or frozen), no
-        more than this worker has free capacity for."""
+        more than this worker has free capacity for. A cursor per queue walks the whole
+        PEL; while a pass finds work, the reader calls this again as soon as slots free
+        (``_reclaim_more``), so a large PEL drains at the pace tasks finish, not one batch
+        per keeper period."""
+        if not self._reclaim_lock.acquire(blocking=False):
+            return  # the keeper and the reader never claim at the same time
+        try:
+            self._reclaim_pass()
+        finally:
+            self._reclaim_lock.release()
+
+    def _reclaim_pass(self) -> None:
         free = self._free_capacity()
         if free <= 0:
             return
         idle_ms = int(self.settings.lease_seconds * 1000)
         found: list[Delivery] = []
+        more = False
         claimed_at = time.monotonic()
         for q, k in self.keys.items():
             if q in self._paused or len(found) >= free:
                 continue
+            start = self._reclaim_cursor.get(q, "0-0")
             reply = self.redis.xautoclaim(
-                k.stream, GROUP, self.consumer, idle_ms, "0-0", count=free - len(found)
+                k.stream, GROUP, self.consumer, idle_ms, start, count=free - len(found)
             )
-            for mid, fields in reply[1]:
+            cursor = text(reply[0])
+            self._reclaim_cursor[q] = cursor
+            entries = reply[1]
+            more = more or cursor != "0-0" or len(entries) >= free - len(found)
+            for mid, fields in entries:
                 if fields is None:
                     continue
                 d = self._delivery(q, text(mid), fields)
                 if d is not None:
                     found.append(d)
+        self._reclaim_more = more and bool(found)
         if not found:
             return
         pipe = self.redis.pipeline(transaction=False)

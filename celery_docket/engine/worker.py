@@ -127,6 +127,9 @@ class Worker(LeaseKeeping):
         self._inflight_lock = threading.Lock()
         self._reclaimed: deque[Delivery] = deque()
         self._waiting: set[str] = set()
+        self._reclaim_lock = threading.Lock()
+        self._reclaim_cursor: dict[str, str] = {}
+        self._reclaim_more = False
         self._outcomes: deque[tuple[Delivery, Outcome]] = deque()
         self._outcome_ready = threading.Condition()
         self._slots = threading.Semaphore(self.settings.concurrency)
@@ -331,7 +334,7 @@ class Worker(LeaseKeeping):
                 break
             try:
                 if self.settings.pool == "solo":
-                    batch = self._take_reclaimed(size) or self._read(size)
+                    batch = self._take_work(size) or self._read(size)
                     if batch:
                         started = time.monotonic()
                         self._run_solo(batch)
@@ -340,7 +343,7 @@ class Worker(LeaseKeeping):
                     self._slots.acquire()
                     self._slots.release()
                     free = self._free_slots()
-                    batch = self._take_reclaimed(free) or self._read(min(batch_size, free))
+                    batch = self._take_work(free) or self._read(min(batch_size, free))
                     for d in batch:
                         self._slots.acquire()
                         self._track(d)

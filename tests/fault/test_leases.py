@@ -107,3 +107,28 @@ def test_solo_commits_a_finished_result_while_the_next_task_runs(
     assert committed_at - float(ret[3]) < 1.0, "the quick result waited behind the slow task"
     assert committed_at < starts[slow.id][0]["t"] + 1.0
     assert cluster.stop_all()[w.pid] == 0
+
+
+def test_a_vanished_consumers_large_pel_is_recovered_quickly(
+    cluster: Cluster, docket: Docket, producer: Producer, watcher: CommitWatcher
+) -> None:
+    """A consumer read 300 entries and vanished (no heartbeat, never acked). A live
+    ``-c 4`` worker (lease 2 s) takes them over as fast as it frees slots, walking the
+    whole PEL: all commit within a few seconds of their lease expiring, each runs once."""
+    lease = 2.0
+    for _ in range(300):
+        producer.add(5)
+    docket.ensure_group("default")
+    stream = docket.keys("default").stream
+    read = docket.redis.xreadgroup("workers", "ghost:1-000000", {stream: ">"}, count=1000)
+    assert len(read[0][1]) == 300
+    read_at = time.monotonic()
+    cluster.spawn("vp", pool="threads", concurrency=4, lease=lease)
+    ids = list(producer.ids)
+    wait_until(lambda: watcher.all_committed(ids), 60, 0.1, "all committed")
+    took = time.monotonic() - read_at - lease
+    starts = starts_by_id(cluster.records())
+    assert all(len(starts[i]) == 1 for i in ids)
+    assert pending_count(docket) == 0
+    print(f"\nvanished PEL: 300 entries recovered {took:.1f}s after their lease expired")
+    assert took < 4.0, f"recovery took {took:.1f}s after the lease expired"
