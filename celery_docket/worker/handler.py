@@ -15,9 +15,9 @@ from __future__ import annotations
 import inspect
 import logging
 import signal
-import threading
 import time
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from .. import signals, states
@@ -28,11 +28,11 @@ from ..exceptions import (
     InvalidTaskError,
     NotRegistered,
     PayloadTooLarge,
-    SoftTimeLimitExceeded,
     TimeLimitExceeded,
 )
 from ..protocol import TaskMessage, build_task_message, decode_body
 from . import chords
+from .limits import check_headers, parse_date, soft_limit
 from .mailbox import Activity
 from .revoke import RevokedSet
 
@@ -109,11 +109,28 @@ class CeleryHandler:
         from ..exceptions import WorkerLostError
 
         try:
-            task_id = self._message(d).id
+            message = self._message(d)
         except Exception:
             return Outcome.dead(reason)
+        task_id = message.id
         log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
-        return Outcome.dead(reason, self._write(task_id, states.FAILURE, WorkerLostError(reason)))
+        exc = WorkerLostError(reason)
+        self._fail_chord(message, exc)
+        return Outcome.dead(reason, self._write(task_id, states.FAILURE, exc))
+
+    def _fail_chord(self, message: TaskMessage, exc: BaseException, embed: Any = None) -> None:
+        """A chord header dead-lettered instead of run fails its chord (ChordError), as a
+        failing one does; otherwise the body would stay PENDING forever."""
+        try:
+            if embed is None:
+                embed = decode_body(message, self.accept, self.max_payload)[2]
+            chord = embed.get("chord")
+            if not chord or not message.headers.get("group"):
+                return
+            request = SimpleNamespace(id=message.id, chord=chord, group=message.headers["group"])
+            chords.on_header_failed(self.app, request, exc)
+        except Exception:  # noqa: BLE001 - the dead letter and its FAILURE matter more
+            log.exception("chord of dead-lettered task %s", message.id)
 
     def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
         hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
@@ -183,7 +200,7 @@ class CeleryHandler:
             )
         try:
             message = self._message(d)
-            _check_headers(message.headers)
+            check_headers(message.headers)
         except InvalidTaskError as exc:
             return self._invalid(d, exc)
         headers = message.headers
@@ -197,6 +214,7 @@ class CeleryHandler:
             )
             exc = NotRegistered(name)
             signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
+            self._fail_chord(message, exc)
             return Outcome.dead(
                 f"unregistered task {name!r}", self._write(task_id, states.FAILURE, exc)
             )
@@ -237,7 +255,7 @@ class CeleryHandler:
             )
             return Outcome.done(self._write(task_id, states.FAILURE, exc, request=request))
         expires = headers.get("expires")
-        if expires and _parse(expires) < datetime.now(timezone.utc):
+        if expires and parse_date(expires) < datetime.now(timezone.utc):
             log.info("Discarding expired task %s[%s]", name, task_id)
             signals.task_revoked.send(
                 sender=task, request=request, terminated=False, signum=None, expired=True
@@ -254,6 +272,7 @@ class CeleryHandler:
                 task.check_arguments(args, kwargs)
             except TypeError as exc:
                 tlog.error("Task %s[%s] raised unexpected: %r", name, task_id, exc)
+                self._fail_chord(message, exc, embed)
                 return Outcome.dead(
                     f"arguments do not fit {name}: {exc}",
                     self._write(task_id, states.FAILURE, exc, request=request),
@@ -265,7 +284,7 @@ class CeleryHandler:
         hard, soft = self.time_limits(message, task)
         self.activity.started(self._info(d, request, task))
         try:
-            with _soft_limit(soft):
+            with soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
         except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
             if isinstance(exc, Exception):
@@ -533,70 +552,7 @@ class CeleryHandler:
                 sig.apply_async((request.id,) if not sig.immutable else ())
 
 
-def _check_headers(headers: dict[str, Any]) -> None:
-    """Refuse headers the worker would choke on later (InvalidTaskError), before it runs."""
-    expires = headers.get("expires")
-    if expires is not None and not isinstance(expires, datetime):
-        try:
-            _parse(expires)
-        except (TypeError, ValueError) as exc:
-            raise InvalidTaskError(f"header 'expires' is not a date: {expires!r}") from exc
-    limits = headers.get("timelimit")
-    if limits is not None:
-        ok = isinstance(limits, list | tuple) and all(
-            v is None or (isinstance(v, int | float) and not isinstance(v, bool) and v >= 0)
-            for v in limits[:2]
-        )
-        if not ok:
-            raise InvalidTaskError(f"header 'timelimit' is not [hard, soft] seconds: {limits!r}")
-
-
-def _parse(value: str) -> datetime:
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-class _soft_limit:  # noqa: N801 - used as a context manager
-    """Raise SoftTimeLimitExceeded inside the task after ``seconds`` (main thread: SIGALRM)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.timer: threading.Timer | None = None
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if not self.seconds:
-            return
-        if threading.current_thread() is threading.main_thread():
-
-            def _raise(_signum: int, _frame: Any) -> None:
-                raise SoftTimeLimitExceeded()
-
-            self.previous = signal.signal(signal.SIGALRM, _raise)
-            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
-        else:
-            import ctypes
-
-            ident = threading.get_ident()
-
-            def _inject() -> None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(ident), ctypes.py_object(SoftTimeLimitExceeded)
-                )
-
-            self.timer = threading.Timer(float(self.seconds), _inject)
-            self.timer.daemon = True
-            self.timer.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        elif self.seconds and threading.current_thread() is threading.main_thread():
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)

@@ -139,3 +139,41 @@ def test_malformed_header_stores_a_failure(
     assert r.state == states.FAILURE
     assert app.tasks["fi.add"].delay(1, 2).get(timeout=10) == 3
     assert len(dead_reasons(app)) == 1, label
+
+
+@pytest.mark.parametrize("case", ["unknown task", "arguments do not bind", "max deliveries"])
+def test_dead_lettered_chord_header_fails_the_chord(app: Celery, case: str) -> None:
+    """A chord header task that is dead-lettered instead of run (unregistered, arguments
+    that do not bind, delivered too many times) fails the chord with ChordError, as a
+    failing header does, instead of leaving the body PENDING forever."""
+    from celery_docket import chord
+    from celery_docket.exceptions import ChordError
+
+    @app.task(name="fi.total")
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    add = app.tasks["fi.add"]
+    bad = {
+        "unknown task": app.signature("fi.nope", args=(1,)),
+        "arguments do not bind": add.s(1),
+        "max deliveries": add.s(5, 5),
+    }[case]
+    add.typing = False  # a producer that does not check arguments (another app version)
+    result = chord([add.s(1, 1), bad])(total.s())
+    add.typing = True
+    if case == "max deliveries":
+        # a runner died on it again and again: delivered more than max_deliveries (5)
+        stream = app.docket.keys("celery").stream
+        app.docket.ensure_group("celery")
+        entries = app.docket.redis.xreadgroup("workers", "ghost:1-000000", {stream: ">"})
+        last = entries[0][1][-1][0]
+        app.docket.redis.xclaim(stream, "workers", "ghost:1-000000", 0, [last], retrycount=9)
+    w = WorkController(app, pool="threads", concurrency=2, setup_logging=False).start_in_thread()
+    try:
+        body = app.AsyncResult(result.id)  # the body itself, not following its parents
+        with pytest.raises(ChordError):
+            body.get(timeout=15)
+        assert body.state == states.FAILURE
+    finally:
+        w.stop()
