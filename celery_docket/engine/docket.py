@@ -307,6 +307,7 @@ class Docket:
             processes,
             make_docket=lambda: Docket(self.url, prefix=self.prefix),
             time_limit=lambda _d: time_limit,
+            lease_seconds=float(settings.get("lease_seconds", 30.0)),
         )
 
     # -- control ---------------------------------------------------------------------------

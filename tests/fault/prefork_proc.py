@@ -73,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
 
     Ledger(a.ledger, a.name).write("SUP", os.getpid(), f"{time.time():.6f}")
     supervisor = Supervisor(
-        make_worker, a.processes, make_docket=make_docket, time_limit=lambda _d: a.time_limit
+        make_worker,
+        a.processes,
+        make_docket=make_docket,
+        time_limit=lambda _d: a.time_limit,
+        lease_seconds=a.lease,
     )
     return supervisor.run()
 

@@ -21,6 +21,7 @@ engine commit (the result of a probe carries the pid and token of the run that c
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
 import threading
@@ -81,10 +82,13 @@ def register_probes(
         redelivered_ms: int | None = None,
         fail: bool = False,
         exit_code: int | None = None,
+        gil_s: int = 0,
     ) -> dict[str, Any]:
         eid, count, token = begin()
         delay = ms if (count <= 1 or redelivered_ms is None) else redelivered_ms
         time.sleep(delay / 1000.0)
+        if gil_s:  # one C call that keeps the GIL: no other thread of this process runs
+            ctypes.PyDLL(None).sleep(gil_s)
         end(eid, token)
         if fail:
             raise RuntimeError(f"probe failure {eid}")

@@ -132,3 +132,22 @@ def test_a_vanished_consumers_large_pel_is_recovered_quickly(
     assert pending_count(docket) == 0
     print(f"\nvanished PEL: 300 entries recovered {took:.1f}s after their lease expired")
     assert took < 4.0, f"recovery took {took:.1f}s after the lease expired"
+
+
+@pytest.mark.parametrize("pool", ["threads", "solo"])
+def test_threads_or_solo_task_holding_the_gil_under_two_thirds_of_the_lease_keeps_it(
+    cluster: Cluster, docket: Docket, producer: Producer, watcher: CommitWatcher, pool: str
+) -> None:
+    """The guarantee for threads and solo (the keeper is a thread of the same process): a
+    task that holds the GIL for less than 2/3 of the lease (here 1 s of a 3 s lease) keeps
+    its lease; a rival worker does not run it again."""
+    lease = 3.0
+    w = cluster.spawn("gh", pool=pool, concurrency=1, lease=lease)
+    e = producer.add(1100, gil_s=1)  # renewed once (after lease/3), then the GIL is held
+    wait_until(lambda: starts_by_id(cluster.records()).get(e.id), 10, what="START")
+    rival = cluster.spawn("gr", pool="threads", concurrency=2, lease=lease)
+    wait_until(lambda: watcher.count(e.id), 15, 0.1, what="commit")
+    time.sleep(lease)
+    runs = starts_by_id(cluster.records())[e.id]
+    assert [r["pid"] for r in runs] == [w.pid], runs
+    assert rival.alive()

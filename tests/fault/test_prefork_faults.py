@@ -112,3 +112,20 @@ def test_same_name_restart_after_killing_the_whole_group_adopts_at_once(
     delay = runs[1]["t"] - killed_at
     assert delay < 2.0, f"re-run {delay:.1f}s after the kill: the dead child counted as alive"
     print(f"\nsame-name prefork restart: re-run {delay:.2f}s after kill -9 of the group")
+
+
+def test_prefork_task_holding_the_gil_past_the_lease_keeps_it(
+    pools: Pools, cluster: Cluster, docket: Docket, producer: Producer, watcher: CommitWatcher
+) -> None:
+    """A prefork child runs a task that holds the GIL for 3x the lease (its own keeper
+    cannot run); the supervisor renews for it, so a rival worker never takes it over."""
+    lease = 1.0
+    pools.spawn("pg", processes=1, lease=lease)
+    e = producer.add(0, gil_s=3)
+    wait_until(lambda: starts_by_id(cluster.records()).get(e.id), 10, what="START")
+    rival = cluster.spawn("rv", pool="threads", concurrency=2, lease=lease)
+    wait_until(lambda: watcher.count(e.id), 15, 0.1, what="commit")
+    time.sleep(lease)
+    runs = starts_by_id(cluster.records())[e.id]
+    assert len(runs) == 1 and runs[0]["pid"] != rival.pid, runs
+    assert watcher.count(e.id) == 1
