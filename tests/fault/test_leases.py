@@ -151,3 +151,31 @@ def test_threads_or_solo_task_holding_the_gil_under_two_thirds_of_the_lease_keep
     runs = starts_by_id(cluster.records())[e.id]
     assert [r["pid"] for r in runs] == [w.pid], runs
     assert rival.alive()
+
+
+def test_adopted_entries_waiting_for_a_slot_keep_their_lease(
+    cluster: Cluster, docket: Docket, producer: Producer, watcher: CommitWatcher
+) -> None:
+    """A ``-c 2`` worker holding two 4 s tasks is SIGKILLed and restarted at once under the
+    same name with ``-c 1`` (lease 2 s): it adopts both; the one waiting for the slot keeps
+    its lease, so each runs exactly once more, never twice at the same time."""
+    lease = 2.0
+    first = cluster.spawn("aw", pool="threads", concurrency=2, lease=lease)
+    held = [producer.add(4000), producer.add(4000)]
+    wait_until(
+        lambda: all(starts_by_id(cluster.records()).get(e.id) for e in held), 10, what="STARTs"
+    )
+    killed_at = first.kill9()
+    again = cluster.spawn("aw", pool="threads", concurrency=1, lease=lease)
+    ids = [e.id for e in held]
+    wait_until(lambda: watcher.all_committed(ids), 30, 0.2, "both committed")
+    time.sleep(lease)
+    records = cluster.records()
+    starts = starts_by_id(records)
+    rets = rets_by_token(records)
+    assert {i: [s["pid"] for s in starts[i]] for i in ids} == {
+        i: [first.pid, again.pid] for i in ids
+    }, starts
+    assert all(_overlaps(starts[i], rets, {first.pid: killed_at}) == [] for i in ids)
+    assert all(watcher.count(i) == 1 for i in ids)
+    assert cluster.stop_all()[again.pid] == 0

@@ -37,10 +37,13 @@ class Pools:
         self.cluster = cluster
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, name: str, processes: int, lease: float) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, processes: int, lease: float, time_limit: float = 30.0
+    ) -> subprocess.Popen[bytes]:
         c = self.cluster
         args = [sys.executable, SCRIPT, c.url, c.prefix, str(c.ledger_dir), name]
         args += ["--processes", str(processes), "--lease", str(lease)]
+        args += ["--time-limit", str(time_limit)]
         log = open(c.ledger_dir / f"stderr-{name}-{len(self.procs)}.txt", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -129,3 +132,22 @@ def test_prefork_task_holding_the_gil_past_the_lease_keeps_it(
     runs = starts_by_id(cluster.records())[e.id]
     assert len(runs) == 1 and runs[0]["pid"] != rival.pid, runs
     assert watcher.count(e.id) == 1
+
+
+def test_hard_time_limit_on_the_next_task_does_not_rerun_a_finished_one(
+    pools: Pools, cluster: Cluster, docket: Docket, producer: Producer, watcher: CommitWatcher
+) -> None:
+    """One child reads a 1 ms task and a 5 s task in one batch; the hard time limit (1 s)
+    kills it during the second. The first was committed as soon as it finished: it runs
+    once, and its result is there long before the kill."""
+    quick = producer.add(1)
+    slow = producer.add(5000)
+    pools.spawn("pt", processes=1, lease=2.0, time_limit=1.0)
+    wait_until(lambda: watcher.count(slow.id), 15, 0.1, what="slow outcome")
+    time.sleep(0.5)
+    records = cluster.records()
+    starts = starts_by_id(records)
+    assert len(starts[quick.id]) == 1, starts[quick.id]
+    assert watcher.count(quick.id) == 1
+    quick_end = next(float(r[3]) for r in records if r[0] == "END" and r[1] == quick.id)
+    assert quick_end < starts[slow.id][0]["t"] + 0.9, "the quick result waited for the kill"
