@@ -81,6 +81,7 @@ def register_probes(
         ms: int = 0,
         redelivered_ms: int | None = None,
         fail: bool = False,
+        *,
         exit_code: int | None = None,
         gil_s: int = 0,
     ) -> dict[str, Any]:
