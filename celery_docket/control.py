@@ -204,7 +204,7 @@ def known_queues(app: Any) -> list[str]:
 def _jsonable(value: Any, fallback: str | None, limit: int = 4096) -> Any:
     try:
         text = json.dumps(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return fallback if fallback is not None else repr(value)[:limit]
     if len(text) > limit:
         return fallback if fallback is not None else text[:limit]
@@ -223,7 +223,36 @@ def message_info(
     redelivered: bool = False,
     limit: int = 4096,
 ) -> dict[str, Any] | None:
-    """Celery's TASK_INFO of an engine message body (None when it is not a task message)."""
+    """Celery's TASK_INFO of an engine message body (None when it is not a task message,
+    or cannot be read at all: one pathological body must never break a listing)."""
+    try:
+        return _message_info(
+            app,
+            body,
+            queue,
+            hostname,
+            time_start=time_start,
+            worker_pid=worker_pid,
+            acknowledged=acknowledged,
+            redelivered=redelivered,
+            limit=limit,
+        )
+    except Exception:  # noqa: BLE001 - RecursionError on absurd nesting, and the like
+        return None
+
+
+def _message_info(
+    app: Any,
+    body: bytes,
+    queue: str,
+    hostname: str,
+    *,
+    time_start: float | None,
+    worker_pid: int | None,
+    acknowledged: bool,
+    redelivered: bool,
+    limit: int,
+) -> dict[str, Any] | None:
     decoded = _fast_decode(body)
     if decoded is not None:
         h, props, raw_args, raw_kwargs = decoded
@@ -290,7 +319,7 @@ def _fast_decode(body: bytes) -> tuple[dict[str, Any], dict[str, Any], Any, Any]
             return None
         payload = json.loads(env["body"])
         args, kwargs = payload[0], payload[1]
-    except (ValueError, TypeError, KeyError, IndexError):
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError):
         return None
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         return None
@@ -1598,21 +1627,33 @@ def dead_entries(
             f = {_text(k): v for k, v in fields.items()}
             d = DeadEntry(
                 entry_id=_text(entry_id),
-                queue=_text(f.get("q", q.encode())),
-                execution_id=_text(f.get("i", b"")),
-                function=_text(f.get("n", b"?")),
-                reason=_text(f.get("r", b"")),
-                attempt=int(_text(f.get("a", b"1")) or 1),
+                queue=_lossy(f.get("q", q.encode())),
+                execution_id=_lossy(f.get("i", b"")),
+                function=_lossy(f.get("n", b"?")),
+                reason=_lossy(f.get("r", b"")),
+                attempt=_int(f.get("a"), 1),
                 keyed=f.get("k") == b"1",
-                when=int(_text(f.get("t", b"0")) or 0) / 1000.0,
+                when=_int(f.get("t"), 0) / 1000.0,
                 body=bytes(f.get("b", b"")),
-                message_id=_text(f.get("m", b"")),
+                message_id=_lossy(f.get("m", b"")),
             )
             if task_id and task_id not in (d.entry_id, d.execution_id, d.task_id):
                 continue
             out.append(d)
     out.sort(key=lambda d: tuple(int(p) for p in d.entry_id.split("-")), reverse=True)
     return out[:limit] if limit else out
+
+
+def _lossy(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _int(value: Any, default: int) -> int:
+    """A number field of a dead letter; a malformed one must not hide the others."""
+    try:
+        return int(_lossy(value)) if value is not None else default
+    except ValueError:
+        return default
 
 
 def replay_dead(

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bz2
+import lzma
 import numbers
 import os
 import pickle
 import socket
 import sys
 import uuid
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -45,6 +48,36 @@ except ImportError:  # pragma: no cover
 
     class SecurityError(Exception):  # type: ignore[no-redef]
         """Refused to rebuild something that is not an exception class."""
+
+
+from celery_docket.exceptions import PayloadTooLarge  # noqa: E402
+
+_DECOMPRESSORS: dict[str, Any] = {
+    "application/x-gzip": zlib.decompressobj,
+    "application/x-bz2": bz2.BZ2Decompressor,
+    "application/x-lzma": lzma.LZMADecompressor,
+}
+
+
+def decompress_limited(body: bytes, method: str, limit: int | None) -> bytes:
+    """Decompress ``body``, streaming, never inflating more than ``limit`` bytes: a small
+    compressed message must not take a worker's memory (PayloadTooLarge above it).
+    Methods without a streaming decompressor here are inflated whole, then checked."""
+    if limit is None:
+        return bytes(decompress(body, method))
+    factory = _DECOMPRESSORS.get(method)
+    if factory is None:
+        data = bytes(decompress(body, method))
+        if len(data) > limit:
+            raise PayloadTooLarge(len(data), limit)
+        return data
+    d = factory()
+    out = d.decompress(body, limit + 1)
+    if len(out) > limit:
+        raise PayloadTooLarge(len(out), limit)
+    if method == "application/x-gzip" and not d.eof and d.unconsumed_tail:
+        raise PayloadTooLarge(limit + 1, limit)
+    return bytes(out)
 
 
 __all__ = (
@@ -222,6 +255,7 @@ def build_task_message(
     serializer: str = "json",
     compression: str | None = None,
     now: datetime | None = None,
+    max_body_bytes: int | None = None,
 ) -> TaskMessage:
     """Build a protocol-2 task message as ``Celery.send_task`` would publish it.
 
@@ -271,6 +305,9 @@ def build_task_message(
     content_type, content_encoding, payload = dumps((args, dict(kwargs), embed), serializer)
     body = payload.encode(content_encoding) if isinstance(payload, str) else bytes(payload)
     if compression:
+        if max_body_bytes is not None and len(body) > max_body_bytes:
+            # the limit is on what a worker must inflate, not on the compressed bytes
+            raise PayloadTooLarge(len(body), max_body_bytes)
         body, message_headers["compression"] = compress(body, compression)
     message_properties = {
         **(properties or {}),
@@ -306,9 +343,10 @@ def _accepted(accept: Iterable[str] | None) -> set[str]:
 
 
 def decode_body(
-    msg: TaskMessage, accept: Iterable[str] | None = None
+    msg: TaskMessage, accept: Iterable[str] | None = None, max_bytes: int | None = None
 ) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
-    """Deserialize ``(args, kwargs, embed)``; refuses content types not in ``accept``.
+    """Deserialize ``(args, kwargs, embed)``; refuses content types not in ``accept``, and
+    a compressed body that inflates past ``max_bytes`` (PayloadTooLarge).
 
     The content type is checked before any byte is decompressed or deserialized, so a
     pickle body is never loaded unless ``accept`` allows it.
@@ -321,7 +359,9 @@ def decode_body(
     body = msg.body
     if msg.headers.get("compression"):
         try:
-            body = decompress(body, msg.headers["compression"])
+            body = decompress_limited(body, msg.headers["compression"], max_bytes)
+        except PayloadTooLarge:
+            raise
         except Exception as exc:  # unknown method, or corrupt data (zlib.error etc.)
             raise InvalidTaskError(f"cannot decompress task body: {exc}") from exc
     try:

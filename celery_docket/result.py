@@ -7,6 +7,8 @@ Results live in Celery's Redis layout (``celery-task-meta-<id>`` plus a pub/sub 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +17,20 @@ from .backends.base import BaseKeyValueStoreBackend
 from .engine import ResultTimeout
 from .exceptions import TaskRevokedError, TimeoutError
 from .protocol import decode_result_meta
+
+
+@contextmanager
+def _typed_connection_errors(task_id: str) -> Iterator[None]:
+    """Redis down while reading a result: BrokerUnavailable (a kombu OperationalError, as
+    Celery code catches), not redis-py's own ConnectionError."""
+    import redis
+
+    from .exceptions import BrokerUnavailable
+
+    try:
+        yield
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        raise BrokerUnavailable(f"cannot read the result of {task_id}: {exc}") from exc
 
 
 def _assert_will_not_block() -> None:
@@ -143,7 +159,9 @@ class AsyncResult:
     def _meta(self) -> dict[str, Any]:
         if self._cache is not None:
             return self._cache
-        meta = self._decode(self.app.results.get(self.id))
+        with _typed_connection_errors(self.id):
+            raw = self.app.results.get(self.id)
+        meta = self._decode(raw)
         if meta["status"] in states.READY_STATES:
             self._cache = meta
         return meta
@@ -217,11 +235,12 @@ class AsyncResult:
                     raise TimeoutError("The operation timed out.")
                 slice_ = 1.0 if remaining is None else min(remaining, 1.0)
                 try:
-                    raw = self.app.results.wait(
-                        self.id,
-                        slice_,
-                        is_final=lambda v: self._decode(v)["status"] in states.READY_STATES,
-                    )
+                    with _typed_connection_errors(self.id):
+                        raw = self.app.results.wait(
+                            self.id,
+                            slice_,
+                            is_final=lambda v: self._decode(v)["status"] in states.READY_STATES,
+                        )
                     break
                 except ResultTimeout:
                     if follow_parents and propagate and self.parent is not None:

@@ -593,6 +593,7 @@ class Celery:
             queue=queue,
             serializer=serializer,
             compression=options.get("compression") or conf.get("task_compression"),
+            max_body_bytes=int(conf.get("docket_max_payload_bytes")),
         )
         body = None
         if signals.before_task_publish.receivers:
@@ -652,7 +653,9 @@ class Celery:
         try:
             return self.docket.enqueue(call)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise EngineBrokerUnavailable(str(exc)) from exc
+            from ..engine.docket import unreachable
+
+            raise unreachable(exc) from exc
 
     def AsyncResult(self, id: str, **kwargs: Any) -> Any:  # noqa: N802, A002 - Celery's API
         from ..result import AsyncResult

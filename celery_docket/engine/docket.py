@@ -56,8 +56,20 @@ def translate_redis_errors(exc: redis.RedisError) -> Exception:
     ):
         return BrokerFull(f"Redis is out of memory, nothing was enqueued: {text}")
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
-        return BrokerUnavailable(f"Redis is unreachable, nothing was enqueued: {text}")
+        return unreachable(exc)
     return exc
+
+
+def unreachable(exc: Exception) -> BrokerUnavailable:
+    """BrokerUnavailable that says what may have happened: a failed connect sent nothing,
+    but a connection lost after the write (reset, timeout reading the reply) may have
+    enqueued the call."""
+    text = str(exc)
+    if "connecting to" in text.lower() or isinstance(exc.__cause__, ConnectionRefusedError):
+        return BrokerUnavailable(f"Redis is unreachable, nothing was enqueued: {text}")
+    return BrokerUnavailable(
+        f"Redis connection lost, the call may not have been enqueued (or may have been): {text}"
+    )
 
 
 class Docket:
@@ -295,6 +307,7 @@ class Docket:
             processes,
             make_docket=lambda: Docket(self.url, prefix=self.prefix),
             time_limit=lambda _d: time_limit,
+            lease_seconds=float(settings.get("lease_seconds", 30.0)),
         )
 
     # -- control ---------------------------------------------------------------------------

@@ -17,7 +17,9 @@ class PayloadTooLarge(EngineError):
 
 
 class BrokerUnavailable(EngineError):
-    """Redis could not be reached or refused the command; nothing was enqueued."""
+    """Redis could not be reached or the connection was lost. The message says which:
+    "nothing was enqueued" (the connect failed) or "may not have been enqueued" (lost after
+    the write, so the call may have been enqueued)."""
 
 
 class BrokerFull(BrokerUnavailable):

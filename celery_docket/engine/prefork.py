@@ -17,25 +17,31 @@ so the supervisor stays single-threaded.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import mmap
 import os
 import signal
 import struct
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .docket import Docket
-from .keys import QueueKeys
+from .keys import GROUP, QueueKeys
+from .lua import Pipeline, Script
 from .messages import Delivery
+from .scripts import RENEW
 from .worker import Worker
 
 log = logging.getLogger("celery_docket.engine.prefork")
 
 # deadline (monotonic, 0: none), limit seconds, signal asked to kill the child (0: none),
-# msgid, queue, label (the task the child runs; empty when idle)
-_SLOT = struct.Struct("d d i 64s 128s 200s")
+# msgid, queue, label (the task the child runs; empty when idle), consumer (its lease holder)
+_SLOT = struct.Struct("d d i 64s 128s 200s 160s")
+_PR_SET_PDEATHSIG = 1
 REVOKED_FATE = "revoked"
 """Prefix of the fate recorded for a message whose runner was terminated on request."""
 
@@ -76,6 +82,7 @@ class Supervisor:
         label: Callable[[Delivery], str] = lambda d: d.execution_id,
         on_poll: Callable[[Supervisor], None] | None = None,
         max_processes: int | None = None,
+        lease_seconds: float | None = None,
     ) -> None:
         self.make_worker = make_worker
         self.processes = processes
@@ -92,6 +99,9 @@ class Supervisor:
         self._restarts = 0
         self._retiring: set[int] = set()
         """Slots whose child was asked to exit for good (pool shrink)."""
+        self.lease_seconds = lease_seconds
+        """Renew the leases of the children's running tasks every third of it (None: not)."""
+        self._renewer: LeaseRenewer | None = None
 
     # -- shared slots ---------------------------------------------------------------------
 
@@ -104,10 +114,17 @@ class Supervisor:
         queue: str,
         label: str = "",
         kill: int = 0,
+        consumer: str = "",
     ) -> None:
         offset = slot * _SLOT.size
         self._memory[offset : offset + _SLOT.size] = _SLOT.pack(
-            deadline, limit, kill, mid.encode()[:64], queue.encode()[:128], label.encode()[:200]
+            deadline,
+            limit,
+            kill,
+            mid.encode()[:64],
+            queue.encode()[:128],
+            label.encode()[:200],
+            consumer.encode()[:160],
         )
 
     def _read_slot(self, slot: int) -> tuple[float, float, str, str]:
@@ -116,7 +133,7 @@ class Supervisor:
 
     def _read_full(self, slot: int) -> tuple[float, float, int, str, str, str]:
         offset = slot * _SLOT.size
-        deadline, limit, kill, mid, queue, label = _SLOT.unpack(
+        deadline, limit, kill, mid, queue, label, _consumer = _SLOT.unpack(
             self._memory[offset : offset + _SLOT.size]
         )
         return (
@@ -127,6 +144,11 @@ class Supervisor:
             queue.rstrip(b"\0").decode(),
             label.rstrip(b"\0").decode("utf-8", "replace"),
         )
+
+    def _consumer_of(self, slot: int) -> str:
+        offset = slot * _SLOT.size
+        raw = _SLOT.unpack(self._memory[offset : offset + _SLOT.size])[6]
+        return str(raw.rstrip(b"\0").decode("utf-8", "replace"))
 
     def _kill_requested(self, slot: int) -> int:
         return self._read_full(slot)[2]
@@ -171,7 +193,10 @@ class Supervisor:
             deadline, limit, _kill, mid, queue, label = self._read_full(s.slot)
             if mid != s.message_id:
                 continue  # it finished meanwhile
-            self._write_slot(s.slot, deadline, limit, mid, queue, label, kill=signum)
+            consumer = self._consumer_of(s.slot)
+            self._write_slot(
+                s.slot, deadline, limit, mid, queue, label, kill=signum, consumer=consumer
+            )
             log.warning(
                 "prefork: terminating %s in child %d with %s", s.label, s.pid, _signame(signum)
             )
@@ -219,10 +244,12 @@ class Supervisor:
 
     def _spawn(self, slot: int) -> None:
         self._write_slot(slot, 0.0, 0.0, "", "")
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # child
             code = 0
             try:
+                _die_with_parent(parent)
                 signal.signal(signal.SIGTERM, signal.SIG_DFL)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -236,7 +263,9 @@ class Supervisor:
                         label = self.label(d)
                     except Exception:  # noqa: BLE001 - a label is only for lookups
                         label = d.execution_id
-                    self._write_slot(slot, deadline, limit, d.message_id, d.queue, label)
+                    self._write_slot(
+                        slot, deadline, limit, d.message_id, d.queue, label, consumer=d.worker
+                    )
 
                 def end(_d: Delivery) -> None:
                     self._write_slot(slot, 0.0, 0.0, "", "")
@@ -296,6 +325,22 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
 
+    def _renew_for_children(self) -> None:
+        """Renew the lease of each child's running task from here: a task that holds the GIL
+        (a long C call) starves the child's own keeper thread, not this process. A stopped
+        (SIGSTOP) or zombie child is not renewed, so its task is taken over as usual."""
+        if not self.lease_seconds:
+            return
+        if self._renewer is None:
+            self._renewer = LeaseRenewer(self.make_docket, self.lease_seconds)
+        held = []
+        for child in list(self.children.values()):
+            _dl, _lim, _kill, mid, queue, _label = self._read_full(child.slot)
+            consumer = self._consumer_of(child.slot)
+            if mid and consumer and _state_of(child.pid) not in ("T", "t", "Z", "X"):
+                held.append((queue, consumer, mid))
+        self._renewer.renew(held)
+
     def _reap(self) -> None:
         while self.children:
             try:
@@ -337,6 +382,7 @@ class Supervisor:
         while not self._stopping:
             self._reap()
             self._enforce_time_limits()
+            self._renew_for_children()
             if self.on_poll is not None:
                 try:
                     self.on_poll(self)
@@ -359,6 +405,65 @@ class Supervisor:
                 time.sleep(self.poll_interval)
             self.children.pop(pid, None)
         return worst
+
+
+class LeaseRenewer:
+    """Renews, every third of a lease, the entries the supervisor's children run."""
+
+    def __init__(self, make_docket: Callable[[], Docket], lease_seconds: float) -> None:
+        self.make_docket = make_docket
+        self.period = max(0.05, lease_seconds / 3.0)
+        self.last = 0.0
+        self.docket: Docket | None = None
+        self.script = Script(RENEW)
+
+    def renew(self, held: list[tuple[str, str, str]]) -> None:
+        now = time.monotonic()
+        if not held or now - self.last < self.period:
+            return
+        self.last = now
+        try:
+            if self.docket is None:
+                self.docket = self.make_docket()
+            pipe = Pipeline(self.docket.redis)
+            for queue, consumer, mid in held:
+                stream = QueueKeys(self.docket.prefix, queue).stream
+                pipe.script(self.script, [stream], [GROUP, consumer, mid])
+            pipe.execute()
+        except Exception as exc:  # noqa: BLE001 - the children's keepers renew too
+            log.warning("prefork: could not renew the children's leases (%s)", exc)
+
+
+def _state_of(pid: int) -> str:
+    """A process's state letter from /proc (R, S, D, T stopped, Z zombie); '' if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except (OSError, IndexError):
+        return ""
+
+
+def _die_with_parent(parent: int) -> None:
+    """In a child: exit (SIGKILL) when the supervisor dies, as a worker crash would. An
+    orphan would go on consuming with no time limits and ignore the next supervisor's
+    SIGTERM; its entries are taken over like any dead worker's (lease expiry, or at once by
+    a restart under the same name). Linux: PR_SET_PDEATHSIG; elsewhere (and as a backstop)
+    a thread that checks the parent pid every half second."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            log.warning("prefork: prctl(PR_SET_PDEATHSIG) unavailable; polling the parent")
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="docket-parent-watch", daemon=True).start()
 
 
 def _signame(signum: int) -> str:

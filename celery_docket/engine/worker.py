@@ -4,8 +4,9 @@ One ``Worker`` is one consumer in the ``workers`` group of each queue it serves.
 
 * the reader (the caller of ``run``) reads batches with ``XREADGROUP`` and runs them inline
   (``solo``) or hands them to executor threads (``threads``);
-* the committer (``threads`` only) commits finished outcomes, all that are ready in one
-  round trip, so a finished task frees its slot and wakes the reader at once;
+* the committer commits finished outcomes, all that are ready in one round trip, so a
+  finished task frees its slot and wakes the reader at once, and (``solo``) its result
+  never waits behind the next task;
 * the mover moves due work from the sorted set to the stream, sleeping in the client until
   the earliest due time (Redis's clock), woken early by a pub/sub notice;
 * the keeper renews leases of long-running deliveries, refreshes the heartbeat, reclaims
@@ -32,8 +33,10 @@ from typing import Any, Literal
 
 import redis
 
+from .commit import Committing
 from .docket import Call, Docket
 from .keys import GROUP, QueueKeys, heartbeat_key
+from .lease import RECOVERABLE, InFlight, LeaseKeeping, text, workers_key
 from .lua import Pipeline, Script
 from .messages import Delivery, Outcome, decode_entry
 from .scripts import ACK_FAST, COMPLETE, HANDBACK, MOVE, RENEW
@@ -41,16 +44,10 @@ from .scripts import ACK_FAST, COMPLETE, HANDBACK, MOVE, RENEW
 log = logging.getLogger("celery_docket.engine.worker")
 
 
-def workers_key(prefix: str) -> str:
-    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
-    heartbeat keys, so inspection reads them without scanning the keyspace."""
-    return f"{prefix}:workers"
-
-
 Handler = Callable[[Delivery], "Outcome | Awaitable[Outcome]"]
 Pool = Literal["solo", "threads"]
 
-_RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
+_RECOVERABLE = RECOVERABLE
 
 
 @dataclass
@@ -90,14 +87,7 @@ class WorkerSettings:
         return min(256, max(4, 4 * self.concurrency))
 
 
-@dataclass
-class _InFlight:
-    delivery: Delivery
-    started: float
-    early_acked: bool = False
-
-
-class Worker:
+class Worker(LeaseKeeping, Committing):
     """Consume the configured queues until ``stop()`` (or SIGTERM) is requested."""
 
     def __init__(
@@ -136,9 +126,13 @@ class Worker:
         self._move = Script(MOVE)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
-        self._inflight: dict[str, _InFlight] = {}
+        self._inflight: dict[str, InFlight] = {}
         self._inflight_lock = threading.Lock()
         self._reclaimed: deque[Delivery] = deque()
+        self._waiting: set[str] = set()
+        self._reclaim_lock = threading.Lock()
+        self._reclaim_cursor: dict[str, str] = {}
+        self._reclaim_more = False
         self._outcomes: deque[tuple[Delivery, Outcome]] = deque()
         self._outcome_ready = threading.Condition()
         self._slots = threading.Semaphore(self.settings.concurrency)
@@ -164,10 +158,6 @@ class Worker:
         """Stop fetching; in-flight work finishes and commits, unstarted work is handed back."""
         self._stopping.set()
         self.docket.backend.notify()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()
 
     @property
     def stopped(self) -> bool:
@@ -223,8 +213,8 @@ class Worker:
         self._prepare()
         self._start_thread(self._mover_loop, "docket-mover")
         self._start_thread(self._keeper_loop, "docket-keeper")
+        self._start_thread(self._committer_loop, "docket-committer")
         if self.settings.pool == "threads":
-            self._start_thread(self._committer_loop, "docket-committer")
             for i in range(self.settings.concurrency):
                 self._start_thread(self._executor_loop, f"docket-exec-{i}")
         self.ready.set()
@@ -256,70 +246,6 @@ class Worker:
             except _RECOVERABLE as exc:
                 log.warning("worker: Redis unavailable at startup (%s); retrying", exc)
                 self._stopping.wait(1.0)
-
-    def _adopt_own_orphans(self) -> None:
-        """Claim at once the pending entries of this node's previous (dead) incarnations."""
-        prefix = f"{self.node}:"
-        for q, k in self.keys.items():
-            for info in self.redis.xinfo_consumers(k.stream, GROUP):
-                name = _text(info["name"])
-                if name == self.consumer or not name.startswith(prefix):
-                    continue
-                if self._alive(name):
-                    log.warning("worker: another live worker uses node name %s", self.node)
-                    continue
-                if int(info.get("pending", 0)):
-                    pending = self.redis.xpending_range(
-                        k.stream, GROUP, "-", "+", 10_000, consumername=name
-                    )
-                    ids = [p["message_id"] for p in pending]
-                    counts = {_text(p["message_id"]): int(p["times_delivered"]) for p in pending}
-                    claimed = (
-                        self.redis.xclaim(k.stream, GROUP, self.consumer, 0, ids) if ids else []
-                    )
-                    for mid, fields in claimed:
-                        if fields is None:
-                            continue
-                        d = self._delivery(q, _text(mid), fields)
-                        if d is not None:
-                            d.delivery_count = counts.get(d.message_id, 1) + 1
-                            self._reclaimed.append(d)
-                    log.info("worker: adopted %d entries of %s on %s", len(claimed), name, q)
-                self.redis.xgroup_delconsumer(k.stream, GROUP, name)
-        self._attach_fates(list(self._reclaimed))
-
-    def _forget_dead_predecessors(self) -> None:
-        """Drop the heartbeats of this node's dead earlier incarnations, so inspection does
-        not show them until they expire."""
-        index = workers_key(self.docket.prefix)
-        prefix = f"{self.node}:"
-        for member in self.redis.zrange(index, 0, -1):
-            name = _text(member)
-            if name == self.consumer or not name.startswith(prefix) or self._alive(name):
-                continue
-            self.redis.delete(heartbeat_key(self.docket.prefix, name))
-            self.redis.zrem(index, name)
-
-    def _alive(self, consumer: str) -> bool:
-        """Is that consumer's process alive? A heartbeat from this host whose pid is gone
-        belongs to a dead predecessor (e.g. SIGKILLed and restarted by a supervisor)."""
-        raw = self.redis.get(heartbeat_key(self.docket.prefix, consumer))
-        if raw is None:
-            return False
-        try:
-            info = json.loads(raw)
-            host, pid = info.get("host"), int(info.get("pid"))
-        except (ValueError, TypeError):
-            return True
-        if host != socket.gethostname() or pid == os.getpid():
-            return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
 
     def _assert_perpetuals(self) -> None:
         if not self.perpetuals:
@@ -398,12 +324,6 @@ class Worker:
             self.docket.backend.wait_local(self.settings.block_ms / 1000.0)
         return out
 
-    def _take_reclaimed(self, count: int) -> list[Delivery]:
-        out: list[Delivery] = []
-        while self._reclaimed and len(out) < count:
-            out.append(self._reclaimed.popleft())
-        return out
-
     def _reader_loop(self) -> None:
         batch_size = self.settings.batch_size()
         size = batch_size
@@ -417,7 +337,7 @@ class Worker:
                 break
             try:
                 if self.settings.pool == "solo":
-                    batch = self._take_reclaimed(size) or self._read(size)
+                    batch = self._take_work(size) or self._read(size)
                     if batch:
                         started = time.monotonic()
                         self._run_solo(batch)
@@ -426,7 +346,7 @@ class Worker:
                     self._slots.acquire()
                     self._slots.release()
                     free = self._free_slots()
-                    batch = self._take_reclaimed(free) or self._read(min(batch_size, free))
+                    batch = self._take_work(free) or self._read(min(batch_size, free))
                     for d in batch:
                         self._slots.acquire()
                         self._track(d)
@@ -462,8 +382,8 @@ class Worker:
         delivered them, so ``now - started`` never understates their idle time."""
         started = self._read_started
         with self._inflight_lock:
-            for d in batch:
-                self._inflight[d.message_id] = _InFlight(d, started)
+            for d in batch:  # reclaimed entries are held already, since their claim
+                self._inflight.setdefault(d.message_id, InFlight(d, started))
 
     def _ack_early(self, batch: list[Delivery]) -> None:
         """At-most-once deliveries are acked before they run."""
@@ -483,21 +403,20 @@ class Worker:
                     flight.early_acked = True
 
     def _run_solo(self, batch: list[Delivery]) -> None:
+        """Run a batch inline; each outcome goes to the committer thread as soon as it is
+        known, so a finished result never waits behind the next (slow) task, and a process
+        killed during the next task (a hard time limit) does not run the finished one again.
+        Quick tasks still share round trips: the committer takes all that are ready."""
         self._track_batch(batch)
         self._ack_early(batch)
-        done: list[tuple[Delivery, Outcome]] = []
-        first_done = 0.0
         for index, d in enumerate(batch):
             if self.stopping:
                 self._hand_back(batch[index:])
                 break
-            done.append((d, self._execute(d)))
-            now = time.monotonic()
-            first_done = first_done or now
-            if now - first_done > 0.005:  # do not hold finished results behind a slow task
-                self._commit_with_retry(done)
-                done, first_done = [], 0.0
-        self._commit_with_retry(done)
+            outcome = self._execute(d)
+            with self._outcome_ready:
+                self._outcomes.append((d, outcome))
+                self._outcome_ready.notify()
 
     def _executor_loop(self) -> None:
         while True:
@@ -511,7 +430,11 @@ class Worker:
                     self._ack_early([d])
                 except _RECOVERABLE as exc:
                     log.warning("worker: early ack failed (%s); running anyway", exc)
-            outcome = self._execute(d)
+            try:
+                outcome = self._execute(d)
+            except BaseException as exc:  # noqa: BLE001 - a hook failed: the slot must come back
+                log.exception("worker: executing %s failed", d.execution_id)
+                outcome = Outcome.dead(f"handler crashed: {exc!r}")
             with self._outcome_ready:
                 self._outcomes.append((d, outcome))
                 self._outcome_ready.notify()
@@ -547,6 +470,9 @@ class Worker:
                 return Outcome.dead(exc.reason)
             log.exception("worker: handler crashed on %s", d.execution_id)
             return Outcome.dead(f"handler crashed: {exc!r}")
+        except BaseException as exc:  # noqa: BLE001 - SystemExit in a task must not kill the executor
+            log.exception("worker: handler raised %r on %s", exc, d.execution_id)
+            return Outcome.dead(f"handler crashed: {exc!r}")
         finally:
             self.processed += 1
             with self._inflight_lock:
@@ -567,117 +493,6 @@ class Worker:
             return await awaitable
 
         return asyncio.run_coroutine_threadsafe(_wrap(), self._loop).result()
-
-    # -- committing --------------------------------------------------------------------------
-
-    def _committer_loop(self) -> None:
-        while True:
-            with self._outcome_ready:
-                while not self._outcomes:
-                    if self._stopped.is_set():
-                        return
-                    self._outcome_ready.wait(0.5)
-                done = list(self._outcomes)
-                self._outcomes.clear()
-            self._commit_with_retry(done)
-            for _ in done:
-                self._slots.release()
-            self.docket.backend.notify()
-
-    def _commit_with_retry(self, done: list[tuple[Delivery, Outcome]]) -> None:
-        """Commit until Redis takes it: outcomes are never dropped on a connection error."""
-        backoff = 0.1
-        while done:
-            try:
-                self._commit(done)
-                return
-            except _RECOVERABLE as exc:
-                log.warning("worker: commit failed (%s); retrying in %.1fs", exc, backoff)
-                time.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-
-    def _commit(self, done: list[tuple[Delivery, Outcome]]) -> None:
-        """Commit outcomes with their acks in one round trip.
-
-        Plain acks of unkeyed entries read less than half a lease ago take the fast script
-        (no other worker can own them yet; XACK's answer fences double commits). Everything
-        else, and anything older, takes the full script that checks the entry is still
-        pending under this consumer's name.
-        """
-        safe_before = time.monotonic() - self.settings.lease_seconds / 2.0
-        fast: dict[str, list[tuple[Delivery, Outcome]]] = {}
-        full: dict[str, list[tuple[Delivery, Outcome, bool]]] = {}
-        with self._inflight_lock:
-            for d, o in done:
-                flight = self._inflight.get(d.message_id)
-                early = flight is not None and flight.early_acked
-                recent = flight is not None and flight.started > safe_before
-                if o.action == "ack" and not d.keyed and recent and not early and d.fate is None:
-                    fast.setdefault(d.queue, []).append((d, o))
-                else:
-                    full.setdefault(d.queue, []).append((d, o, not early))
-        pipe = Pipeline(self.redis)
-        order: list[list[tuple[Delivery, Outcome]]] = []
-        for q, items in fast.items():
-            k = self.keys.get(q) or self.docket.keys(q)
-            args: list[str | bytes | int | float] = [GROUP]
-            for d, o in items:
-                r = o.result
-                if r is None:
-                    args += [d.message_id, "", b"", 0]
-                else:
-                    args += [d.message_id, r.key, r.value, max(0, int(r.ttl_ms))]
-            pipe.script(self._ack_fast, [k.stream], args)
-            order.append(items)
-        for q, entries in full.items():
-            k = self.keys.get(q) or self.docket.keys(q)
-            args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
-            for d, o, fence in entries:
-                args += _outcome_args(d, o, fence=fence)
-            pipe.script(self._complete, [k.stream, k.due, k.dead], args)
-            order.append([(d, o) for d, o, _f in entries])
-        fated = [d for d, _o in done if d.fate is not None]
-        for d in fated:
-            k = self.keys.get(d.queue) or self.docket.keys(d.queue)
-            pipe.command("hdel", k.fates, d.message_id)
-        replies = pipe.execute()[: len(order)]
-        with self._inflight_lock:
-            for d, _o in done:
-                self._inflight.pop(d.message_id, None)
-                self._ran.discard(d.message_id)
-        for items, reply in zip(order, replies, strict=True):
-            for (d, o), committed in zip(items, reply, strict=True):
-                if not int(committed):
-                    log.warning(
-                        "worker: outcome of %s not committed: its lease expired and another "
-                        "worker took it over",
-                        d.execution_id,
-                    )
-                elif o.action == "dead":
-                    log.error("worker: %s dead-lettered: %s", d.execution_id, o.reason)
-                if self._on_committed is not None:
-                    try:
-                        self._on_committed(d, o, bool(int(committed)))
-                    except Exception:
-                        log.exception("worker: on_committed hook failed for %s", d.execution_id)
-        if any(o.action == "again" for _d, o in done):
-            self.docket.backend.notify()
-
-    def _hand_back(self, deliveries: list[Delivery]) -> None:
-        """Return read-but-unstarted entries to the stream for other workers."""
-        by_queue: dict[str, list[str]] = {}
-        for d in deliveries:
-            by_queue.setdefault(d.queue, []).append(d.message_id)
-        for q, mids in by_queue.items():
-            k = self.keys[q]
-            try:
-                self._handback(self.redis, [k.stream], [GROUP, self.consumer, k.run_prefix, *mids])
-            except _RECOVERABLE as exc:
-                log.warning("worker: hand-back failed (%s); entries wait for lease expiry", exc)
-        with self._inflight_lock:
-            for d in deliveries:
-                self._inflight.pop(d.message_id, None)
-                self._ran.discard(d.message_id)
 
     # -- moving due work ---------------------------------------------------------------------
 
@@ -727,125 +542,6 @@ class Worker:
                 self._stopping.wait(1.0)
         pubsub.close()
 
-    # -- keeping leases, heartbeat, reclaim ---------------------------------------------------
-
-    def _beat_heart(self) -> None:
-        if self._stopped.is_set():
-            return  # the key is deleted on the way out: never write it back
-        now = time.time()
-        held = self.deliveries()
-        info: dict[str, Any] = {
-            "consumer": self.consumer,
-            "node": self.node,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "queues": self.consuming(),
-            "pool": self.settings.pool,
-            "concurrency": self.settings.concurrency,
-            "processed": self.processed,
-            "started": self.started_at,
-            "active": len(held),
-            "running": sum(1 for _d, s in held if s is not None),
-            "beat": now,
-            "deliveries": [
-                {
-                    "m": d.message_id,
-                    "i": d.execution_id,
-                    "q": d.queue,
-                    "n": d.function,
-                    "c": d.delivery_count,
-                    "r": d.received_at,
-                    "s": s,
-                }
-                for d, s in held[:1000]
-            ],
-        }
-        if self.heartbeat_extra is not None:
-            try:
-                info.update(self.heartbeat_extra())
-            except Exception:  # noqa: BLE001 - the heartbeat itself must go out
-                log.exception("worker: heartbeat extra failed")
-        ttl = max(int(self.settings.lease_seconds * 1000), 3000)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(heartbeat_key(self.docket.prefix, self.consumer), json.dumps(info), px=ttl)
-        pipe.zadd(workers_key(self.docket.prefix), {self.consumer: int(now * 1000)})
-        pipe.execute()
-
-    def _renew_leases(self) -> None:
-        threshold = time.monotonic() - self.settings.lease_seconds / 3.0
-        with self._inflight_lock:
-            old = [f.delivery for f in self._inflight.values() if f.started < threshold]
-        by_queue: dict[str, list[str]] = {}
-        for d in old:
-            by_queue.setdefault(d.queue, []).append(d.message_id)
-        for q, mids in by_queue.items():
-            k = self.keys[q]
-            lost = self._renew(self.redis, [k.stream], [GROUP, self.consumer, *mids])
-            for mid in lost or []:
-                log.warning("worker: lease of %s on %s was lost", _text(mid), q)
-
-    def _reclaim_expired(self) -> None:
-        """Take over entries whose runner stopped renewing its lease (dead or frozen)."""
-        if len(self._reclaimed) >= self.settings.batch_size():
-            return
-        idle_ms = int(self.settings.lease_seconds * 1000)
-        found: list[Delivery] = []
-        for q, k in self.keys.items():
-            if q in self._paused:
-                continue
-            reply = self.redis.xautoclaim(
-                k.stream, GROUP, self.consumer, idle_ms, "0-0", count=self.settings.batch_size()
-            )
-            for mid, fields in reply[1]:
-                if fields is None:
-                    continue
-                d = self._delivery(q, _text(mid), fields)
-                if d is not None:
-                    found.append(d)
-        if not found:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for d in found:
-            pipe.xpending_range(self.keys[d.queue].stream, GROUP, d.message_id, d.message_id, 1)
-        for d, pending in zip(found, pipe.execute(), strict=True):
-            if pending:
-                d.delivery_count = int(pending[0]["times_delivered"])
-        self._attach_fates(found)
-        log.warning("worker: reclaimed %d entries whose lease expired", len(found))
-        self._reclaimed.extend(found)
-        self.docket.backend.notify()
-
-    def _attach_fates(self, deliveries: list[Delivery]) -> None:
-        """Read why a supervisor killed an earlier runner of these entries, if it did."""
-        if not deliveries:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for d in deliveries:
-            pipe.hget(self.keys[d.queue].fates, d.message_id)
-        for d, fate in zip(deliveries, pipe.execute(), strict=True):
-            if fate is not None:
-                d.fate = _text(fate)
-
-    def _keeper_loop(self) -> None:
-        """Runs until the worker has fully stopped: a graceful drain longer than the lease
-        must keep its leases, or another worker would run the same entries again."""
-        period = max(0.05, min(self.settings.lease_seconds / 3.0, 10.0))
-        last_perpetual = time.monotonic()
-        while not self._stopped.wait(period):
-            try:
-                self._beat_heart()
-                self._renew_leases()
-                if self.stopping:
-                    continue
-                self._reclaim_expired()
-                if time.monotonic() - last_perpetual > self.settings.perpetual_refresh_seconds:
-                    self._assert_perpetuals()
-                    last_perpetual = time.monotonic()
-            except _RECOVERABLE as exc:
-                log.warning("worker: keeper lost Redis (%s); retrying", exc)
-            except Exception:
-                log.exception("worker: keeper failed; retrying")
-
     # -- shutdown ----------------------------------------------------------------------------
 
     def _shutdown(self) -> None:
@@ -862,8 +558,7 @@ class Worker:
         for t in self._threads:
             if t.name == "docket-committer":
                 t.join()
-        leftovers = list(self._reclaimed)
-        self._reclaimed.clear()
+        leftovers = self._take_reclaimed(len(self._reclaimed))
         if leftovers:
             self._hand_back(leftovers)
         try:
@@ -884,33 +579,12 @@ class Worker:
         log.info("worker: %s stopped after %d tasks", self.consumer, self.processed)
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+_text = text
 
 
 def _lossy(value: Any) -> str:
     """Text of a field that may not be UTF-8 (a malformed entry must still be recorded)."""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | int | float]:
-    result = o.result
-    return [
-        d.message_id,
-        d.execution_id,
-        "1" if d.keyed else "",
-        d.generation,
-        o.action,
-        "" if o.when_ms is None else int(o.when_ms),
-        d.body if o.body is None else o.body,
-        d.attempt if o.attempt is None else o.attempt,
-        d.function,
-        o.reason,
-        "" if result is None else result.key,
-        b"" if result is None else result.value,
-        0 if result is None else max(0, int(result.ttl_ms)),
-        "1" if fence else "",
-    ]
 
 
 __all__ = ["Handler", "PerpetualSpec", "QueueKeys", "Worker", "WorkerSettings", "workers_key"]

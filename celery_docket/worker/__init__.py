@@ -186,12 +186,7 @@ class WorkController:
                 return beat.after_run(d, outcome)
             return outcome
 
-        # an explicit docket_lease_seconds wins; else Celery's visibility_timeout; else 30 s
-        visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
-        if conf.value_set_for("docket_lease_seconds") or not visibility:
-            lease = float(conf.get("docket_lease_seconds") or 30)
-        else:
-            lease = float(visibility)
+        lease = self._lease_seconds()
         settings = WorkerSettings(
             queues=self.queues,
             name=name,
@@ -296,6 +291,14 @@ class WorkController:
         else:
             worker._on_started = announce
 
+    def _lease_seconds(self) -> float:
+        """An explicit docket_lease_seconds wins; else Celery's visibility_timeout; else 30 s."""
+        conf = self.app.conf
+        visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+        if conf.value_set_for("docket_lease_seconds") or not visibility:
+            return float(conf.get("docket_lease_seconds") or 30)
+        return float(visibility)
+
     def _run_prefork(self) -> int:
         from ..engine.prefork import Supervisor
 
@@ -324,6 +327,7 @@ class WorkController:
             on_child_start=child_started,
             label=handler.task_id_of,
             on_poll=mailbox,
+            lease_seconds=self._lease_seconds(),
         )
         self._on_ready(None)
         try:

@@ -15,16 +15,21 @@ from __future__ import annotations
 import inspect
 import logging
 import signal
-import threading
 import time
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any
 
 from .. import signals, states
 from ..app.task import Context, actual_ignore_result
 from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
-from ..engine import Call, Delivery, Outcome, ResultWrite, Undeliverable
-from ..exceptions import InvalidTaskError, NotRegistered, SoftTimeLimitExceeded, TimeLimitExceeded
+from ..engine import Call, Delivery, Outcome, ResultWrite
+from ..exceptions import (
+    InvalidTaskError,
+    NotRegistered,
+    PayloadTooLarge,
+    TimeLimitExceeded,
+)
 from ..protocol import (
     PUBLISH_PROPERTIES,
     TaskMessage,
@@ -34,6 +39,7 @@ from ..protocol import (
 )
 from . import chords
 from . import state as worker_state
+from .limits import check_headers, parse_date, soft_limit
 from .mailbox import Activity
 from .revoke import RevokedSet
 
@@ -67,6 +73,7 @@ class CeleryHandler:
         self.explicit_early_ack = bool(
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
+        self.max_payload = int(conf.get("docket_max_payload_bytes"))
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -107,11 +114,28 @@ class CeleryHandler:
         from ..exceptions import WorkerLostError
 
         try:
-            task_id = self._message(d).id
+            message = self._message(d)
         except Exception:
             return Outcome.dead(reason)
+        task_id = message.id
         log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
-        return Outcome.dead(reason, self._write(task_id, states.FAILURE, WorkerLostError(reason)))
+        exc = WorkerLostError(reason)
+        self._fail_chord(message, exc)
+        return Outcome.dead(reason, self._write(task_id, states.FAILURE, exc))
+
+    def _fail_chord(self, message: TaskMessage, exc: BaseException, embed: Any = None) -> None:
+        """A chord header dead-lettered instead of run fails its chord (ChordError), as a
+        failing one does; otherwise the body would stay PENDING forever."""
+        try:
+            if embed is None:
+                embed = decode_body(message, self.accept, self.max_payload)[2]
+            chord = embed.get("chord")
+            if not chord or not message.headers.get("group"):
+                return
+            request = SimpleNamespace(id=message.id, chord=chord, group=message.headers["group"])
+            chords.on_header_failed(self.app, request, exc)
+        except Exception:  # noqa: BLE001 - the dead letter and its FAILURE matter more
+            log.exception("chord of dead-lettered task %s", message.id)
 
     @staticmethod
     def committed(d: Delivery, outcome: Outcome, committed: bool) -> None:
@@ -164,12 +188,34 @@ class CeleryHandler:
 
     # -- the handler ----------------------------------------------------------------------
 
+    def _too_large(self, d: Delivery, task_id: str, exc: PayloadTooLarge) -> Outcome:
+        log.error("Refusing task %s[%s]: %s", d.function, task_id, exc)
+        return Outcome.dead(f"payload too large: {exc}", self._write(task_id, states.FAILURE, exc))
+
+    def _invalid(self, d: Delivery, exc: InvalidTaskError) -> Outcome:
+        """Dead-letter a malformed message with FAILURE stored under whatever id can be
+        read (the message's, else the entry's), so ``get()`` raises instead of waiting."""
+        log.error("Received invalid task message %s: %s", d.execution_id, exc)
+        task_id = d.execution_id
+        cached = d.scratch.get("message")
+        if isinstance(cached, TaskMessage) and isinstance(cached.headers.get("id"), str):
+            task_id = cached.headers["id"]
+        elif task_id.startswith("beat:"):
+            return Outcome.dead(f"invalid task message: {exc}")
+        return Outcome.dead(
+            f"invalid task message: {exc}", self._write(task_id, states.FAILURE, exc)
+        )
+
     def __call__(self, d: Delivery) -> Outcome:
+        if len(d.body) > self.max_payload:  # written past the producer's check: not decoded
+            return self._too_large(
+                d, self.task_id_of(d), PayloadTooLarge(len(d.body), self.max_payload)
+            )
         try:
             message = self._message(d)
+            check_headers(message.headers)
         except InvalidTaskError as exc:
-            log.error("Received invalid task message %s: %s", d.execution_id, exc)
-            raise Undeliverable(f"invalid task message: {exc}") from exc
+            return self._invalid(d, exc)
         headers = message.headers
         task_id, name = headers["id"], headers["task"]
         task = self.app._tasks.get(name)
@@ -181,11 +227,14 @@ class CeleryHandler:
             )
             exc = NotRegistered(name)
             signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
+            self._fail_chord(message, exc)
             return Outcome.dead(
                 f"unregistered task {name!r}", self._write(task_id, states.FAILURE, exc)
             )
         try:
-            args, kwargs, embed = decode_body(message, self.accept)
+            args, kwargs, embed = decode_body(message, self.accept, self.max_payload)
+        except PayloadTooLarge as exc:
+            return self._too_large(d, task_id, exc)
         except Exception as exc:
             log.error("Cannot decode task %s[%s]: %s", name, task_id, exc)
             return Outcome.dead(
@@ -219,7 +268,7 @@ class CeleryHandler:
             )
             return Outcome.done(self._write(task_id, states.FAILURE, exc, request=request))
         expires = headers.get("expires")
-        if expires and _parse(expires) < datetime.now(timezone.utc):
+        if expires and parse_date(expires) < datetime.now(timezone.utc):
             log.info("Discarding expired task %s[%s]", name, task_id)
             signals.task_revoked.send(
                 sender=task, request=request, terminated=False, signum=None, expired=True
@@ -236,6 +285,7 @@ class CeleryHandler:
                 task.check_arguments(args, kwargs)
             except TypeError as exc:
                 tlog.error("Task %s[%s] raised unexpected: %r", name, task_id, exc)
+                self._fail_chord(message, exc, embed)
                 return Outcome.dead(
                     f"arguments do not fit {name}: {exc}",
                     self._write(task_id, states.FAILURE, exc, request=request),
@@ -247,8 +297,22 @@ class CeleryHandler:
         hard, soft = self.time_limits(message, task)
         self.activity.started(self._info(d, request, task))
         try:
-            with _soft_limit(soft):
+            with soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
+            if isinstance(exc, Exception):
+                raise
+            # Celery's pools report these as FAILURE with WorkerLostError(repr(exc)); the
+            # exception itself is not stored, or get() would raise SystemExit in the caller.
+            from ..app.trace import ExceptionInfo, TraceOutcome
+            from ..exceptions import WorkerLostError
+
+            tlog.error("Task %s[%s] raised %r", name, task_id, exc)
+            lost = WorkerLostError(repr(exc))
+            einfo = ExceptionInfo(lost)
+            outcome = TraceOutcome(
+                states.FAILURE, exception=lost, traceback=einfo.traceback, einfo=einfo
+            )
         finally:
             self.activity.finished(task_id, name)
         if outcome.state == states.RETRY and task_id in self.revoked:
@@ -546,52 +610,7 @@ class CeleryHandler:
                 sig.apply_async((request.id,) if not sig.immutable else ())
 
 
-def _parse(value: str) -> datetime:
-    dt = datetime.fromisoformat(value)
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
 def _pid() -> int:
     import os
 
     return os.getpid()
-
-
-class _soft_limit:  # noqa: N801 - used as a context manager
-    """Raise SoftTimeLimitExceeded inside the task after ``seconds`` (main thread: SIGALRM)."""
-
-    def __init__(self, seconds: float | None) -> None:
-        self.seconds = seconds
-        self.timer: threading.Timer | None = None
-        self.previous: Any = None
-
-    def __enter__(self) -> None:
-        if not self.seconds:
-            return
-        if threading.current_thread() is threading.main_thread():
-
-            def _raise(_signum: int, _frame: Any) -> None:
-                raise SoftTimeLimitExceeded()
-
-            self.previous = signal.signal(signal.SIGALRM, _raise)
-            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
-        else:
-            import ctypes
-
-            ident = threading.get_ident()
-
-            def _inject() -> None:
-                ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                    ctypes.c_ulong(ident), ctypes.py_object(SoftTimeLimitExceeded)
-                )
-
-            self.timer = threading.Timer(float(self.seconds), _inject)
-            self.timer.daemon = True
-            self.timer.start()
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        elif self.seconds and threading.current_thread() is threading.main_thread():
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, self.previous or signal.SIG_DFL)

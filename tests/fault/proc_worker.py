@@ -21,6 +21,7 @@ engine commit (the result of a probe carries the pid and token of the run that c
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import sys
 import threading
@@ -76,13 +77,24 @@ def register_probes(
         if ledger is not None:
             ledger.write("RET", eid, os.getpid(), f"{time.time():.6f}", token)
 
-    def work(ms: int = 0, redelivered_ms: int | None = None, fail: bool = False) -> dict[str, Any]:
+    def work(
+        ms: int = 0,
+        redelivered_ms: int | None = None,
+        fail: bool = False,
+        *,
+        exit_code: int | None = None,
+        gil_s: int = 0,
+    ) -> dict[str, Any]:
         eid, count, token = begin()
         delay = ms if (count <= 1 or redelivered_ms is None) else redelivered_ms
         time.sleep(delay / 1000.0)
+        if gil_s:  # one C call that keeps the GIL: no other thread of this process runs
+            ctypes.PyDLL(None).sleep(gil_s)
         end(eid, token)
         if fail:
             raise RuntimeError(f"probe failure {eid}")
+        if exit_code is not None:
+            raise SystemExit(exit_code)
         return {"pid": os.getpid(), "tok": token, "dc": count}
 
     docket.task(work, name=WORK)

@@ -1,0 +1,178 @@
+"""Committing outcomes: all finished outcomes in one round trip, each with its ack.
+
+The committer thread takes every outcome that is ready (threads: from the executors; solo:
+from the reader, as soon as each task returns) and commits them together; a commit is
+retried until Redis takes it, never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from .keys import GROUP, QueueKeys
+from .lease import RECOVERABLE, InFlight
+from .lua import Pipeline, Script
+from .messages import Delivery, Outcome
+
+if TYPE_CHECKING:
+    from .docket import Docket
+    from .worker import WorkerSettings
+
+log = logging.getLogger("celery_docket.engine.worker")
+_RECOVERABLE = RECOVERABLE
+
+
+class Committing:
+    """The committer's half of ``Worker``."""
+
+    docket: Docket
+    settings: WorkerSettings
+    keys: dict[str, QueueKeys]
+    redis: Any
+    consumer: str
+    _complete: Script
+    _ack_fast: Script
+    _handback: Script
+    _stopped: threading.Event
+    _slots: threading.Semaphore
+    _outcomes: deque[tuple[Delivery, Outcome]]
+    _outcome_ready: threading.Condition
+    _inflight: dict[str, InFlight]
+    _inflight_lock: threading.Lock
+    _ran: set[str]
+    _on_committed: Callable[[Delivery, Outcome, bool], None] | None
+
+    def _committer_loop(self) -> None:
+        while True:
+            with self._outcome_ready:
+                while not self._outcomes:
+                    if self._stopped.is_set():
+                        return
+                    self._outcome_ready.wait(0.5)
+                done = list(self._outcomes)
+                self._outcomes.clear()
+            self._commit_with_retry(done)
+            if self.settings.pool == "threads":
+                for _ in done:
+                    self._slots.release()
+            self.docket.backend.notify()
+
+    def _commit_with_retry(self, done: list[tuple[Delivery, Outcome]]) -> None:
+        """Commit until Redis takes it: outcomes are never dropped on a connection error."""
+        backoff = 0.1
+        while done:
+            try:
+                self._commit(done)
+                return
+            except _RECOVERABLE as exc:
+                log.warning("worker: commit failed (%s); retrying in %.1fs", exc, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _commit(self, done: list[tuple[Delivery, Outcome]]) -> None:
+        """Commit outcomes with their acks in one round trip.
+
+        Plain acks of unkeyed entries read less than half a lease ago take the fast script
+        (no other worker can own them yet; XACK's answer fences double commits). Everything
+        else, and anything older, takes the full script that checks the entry is still
+        pending under this consumer's name.
+        """
+        safe_before = time.monotonic() - self.settings.lease_seconds / 2.0
+        fast: dict[str, list[tuple[Delivery, Outcome]]] = {}
+        full: dict[str, list[tuple[Delivery, Outcome, bool]]] = {}
+        with self._inflight_lock:
+            for d, o in done:
+                flight = self._inflight.get(d.message_id)
+                early = flight is not None and flight.early_acked
+                recent = flight is not None and flight.started > safe_before
+                if o.action == "ack" and not d.keyed and recent and not early and d.fate is None:
+                    fast.setdefault(d.queue, []).append((d, o))
+                else:
+                    full.setdefault(d.queue, []).append((d, o, not early))
+        pipe = Pipeline(self.redis)
+        order: list[list[tuple[Delivery, Outcome]]] = []
+        for q, items in fast.items():
+            k = self.keys.get(q) or self.docket.keys(q)
+            args: list[str | bytes | int | float] = [GROUP]
+            for d, o in items:
+                r = o.result
+                if r is None:
+                    args += [d.message_id, "", b"", 0]
+                else:
+                    args += [d.message_id, r.key, r.value, max(0, int(r.ttl_ms))]
+            pipe.script(self._ack_fast, [k.stream], args)
+            order.append(items)
+        for q, entries in full.items():
+            k = self.keys.get(q) or self.docket.keys(q)
+            args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
+            for d, o, fence in entries:
+                args += _outcome_args(d, o, fence=fence)
+            pipe.script(self._complete, [k.stream, k.due, k.dead], args)
+            order.append([(d, o) for d, o, _f in entries])
+        fated = [d for d, _o in done if d.fate is not None]
+        for d in fated:
+            k = self.keys.get(d.queue) or self.docket.keys(d.queue)
+            pipe.command("hdel", k.fates, d.message_id)
+        replies = pipe.execute()[: len(order)]
+        with self._inflight_lock:
+            for d, _o in done:
+                self._inflight.pop(d.message_id, None)
+                self._ran.discard(d.message_id)
+        for items, reply in zip(order, replies, strict=True):
+            for (d, o), committed in zip(items, reply, strict=True):
+                if not int(committed):
+                    log.warning(
+                        "worker: outcome of %s not committed: its lease expired and another "
+                        "worker took it over",
+                        d.execution_id,
+                    )
+                elif o.action == "dead":
+                    log.error("worker: %s dead-lettered: %s", d.execution_id, o.reason)
+                if self._on_committed is not None:
+                    try:
+                        self._on_committed(d, o, bool(int(committed)))
+                    except Exception:
+                        log.exception("worker: on_committed hook failed for %s", d.execution_id)
+        if any(o.action == "again" for _d, o in done):
+            self.docket.backend.notify()
+
+    def _hand_back(self, deliveries: list[Delivery]) -> None:
+        """Return read-but-unstarted entries to the stream for other workers."""
+        by_queue: dict[str, list[str]] = {}
+        for d in deliveries:
+            by_queue.setdefault(d.queue, []).append(d.message_id)
+        for q, mids in by_queue.items():
+            k = self.keys[q]
+            try:
+                self._handback(self.redis, [k.stream], [GROUP, self.consumer, k.run_prefix, *mids])
+            except _RECOVERABLE as exc:
+                log.warning("worker: hand-back failed (%s); entries wait for lease expiry", exc)
+        with self._inflight_lock:
+            for d in deliveries:
+                self._inflight.pop(d.message_id, None)
+                self._ran.discard(d.message_id)
+
+
+def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | int | float]:
+    result = o.result
+    return [
+        d.message_id,
+        d.execution_id,
+        "1" if d.keyed else "",
+        d.generation,
+        o.action,
+        "" if o.when_ms is None else int(o.when_ms),
+        d.body if o.body is None else o.body,
+        d.attempt if o.attempt is None else o.attempt,
+        d.function,
+        o.reason,
+        "" if result is None else result.key,
+        b"" if result is None else result.value,
+        0 if result is None else max(0, int(result.ttl_ms)),
+        "1" if fence else "",
+    ]
