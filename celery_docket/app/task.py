@@ -119,12 +119,31 @@ def _argument_stub(fun: Any, bound: bool) -> Any:
     return namespace[name]
 
 
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter: bool) -> float:
     """Celery's retry_backoff: ``factor * 2**retries`` capped, full jitter when asked."""
     countdown = min(maximum, factor * (2**retries))
     if full_jitter:
         countdown = random.randrange(int(countdown) + 1)
     return max(0, countdown)
+
+
+def _current_id() -> str | None:
+    """The id of the task running in this thread (the parent of an ``apply()`` in it)."""
+    task = _state.get_current_task()
+    return task.request.id if task is not None else None
+
+
+def _current_root(default: str) -> str:
+    task = _state.get_current_task()
+    if task is None or task.request.id is None:
+        return default
+    return task.request.root_id or default
 
 
 class Task:
@@ -287,8 +306,8 @@ class Task:
             called_directly=False,
             delivery_info={"is_eager": True},
             hostname=app.hostname_for_eager(),
-            root_id=options.get("root_id") or task_id,
-            parent_id=options.get("parent_id"),
+            root_id=_current_root(options.get("root_id") or task_id),
+            parent_id=_current_id() or options.get("parent_id"),
             headers=options.get("headers"),
             callbacks=link if link is None or isinstance(link, list) else [link],
             errbacks=link_error
@@ -297,6 +316,10 @@ class Task:
             task=self.name,
             ignore_result=options.get("ignore_result", False),
             chain=options.get("chain"),
+            chord=options.get("chord"),
+            group=options.get("group_id"),
+            group_index=options.get("group_index"),
+            replaced_task_nesting=options.get("replaced_task_nesting") or 0,
         )
         outcome = run_task(self, request, list(args or ()), dict(kwargs or {}), eager=True)
         if throw and outcome.state in states.EXCEPTION_STATES and outcome.exception is not None:
@@ -443,5 +466,73 @@ class Task:
     def send_event(self, type_: str, retry: bool = True, **fields: Any) -> None:
         """Task events are not emitted (``-E`` is accepted and ignored)."""
 
-    def replace(self, sig: Any) -> None:
-        raise NotImplementedError("Task.replace is not supported by celery_docket yet")
+    def replace(self, sig: Any) -> Any:
+        """Replace this running task by ``sig``, which inherits its id and its place: its
+        callbacks and errbacks, the rest of its chain and its chord membership."""
+        from ..canvas import _chain, group, signature
+        from ..exceptions import ImproperlyConfigured
+
+        request = self.request
+        if "chord" in sig.options:
+            raise ImproperlyConfigured("A signature replacing a task must not be part of a chord")
+        if isinstance(sig, _chain) and not sig.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
+        accumulate = self.app.tasks["celery.accumulate"]
+        if isinstance(sig, group):
+            sig = sig | accumulate.s(index=0)
+        if isinstance(sig, _chain) and isinstance(sig.tasks[-1], group):
+            tasks = list(sig.tasks)
+            tasks[-1] = tasks[-1] | accumulate.s(index=0)
+            sig.tasks = tasks
+        for callback in _as_list(request.callbacks):
+            sig.link(callback)
+        for errback in _as_list(request.errbacks):
+            sig.link_error(errback)
+        if isinstance(sig, _chain) and "link" in sig.options:
+            sig.tasks[-1].options.setdefault("link", []).extend(_as_list(sig.options.pop("link")))
+        sig.freeze(request.id)
+        nesting = (request.get("replaced_task_nesting") or 0) + 1
+        sig.set(
+            chord=request.chord,
+            group_id=request.group,
+            group_index=request.group_index,
+            root_id=request.root_id,
+            replaced_task_nesting=nesting,
+        )
+        if isinstance(sig, _chain):
+            for task in sig.tasks:
+                task.set(replaced_task_nesting=nesting)
+        for step in reversed(request.chain or []):
+            sig |= signature(step, app=self.app).set(replaced_task_nesting=nesting)
+        return self.on_replace(sig)
+
+    def on_replace(self, sig: Any) -> Any:
+        """Send (or, eagerly, run) the replacement; a worker then drops this call."""
+        from ..canvas import Signature
+        from ..exceptions import Ignore
+
+        if self.request.is_eager:
+            return sig.apply().get()
+        if type(sig) is Signature:
+            # the same task id as this running call: it replaces this call's record
+            sig.apply_async(replace=True)
+        else:
+            sig.delay()
+        raise Ignore("Replaced by new task")
+
+    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this task is a member of (the body waits for it too)."""
+        from ..worker import chords
+
+        request = self.request
+        if not request.chord:
+            raise ValueError("Current task is not member of any chord")
+        sig.set(
+            group_id=request.group,
+            group_index=request.group_index,
+            chord=request.chord,
+            root_id=request.root_id,
+        )
+        result = sig.freeze()
+        chords.add_to_chord(self.app, request.group)
+        return sig.delay() if not lazy else result
