@@ -508,16 +508,12 @@ class Task:
 
     def on_replace(self, sig: Any) -> Any:
         """Send (or, eagerly, run) the replacement; a worker then drops this call."""
-        from ..canvas import Signature
         from ..exceptions import Ignore
 
         if self.request.is_eager:
             return sig.apply().get()
-        if type(sig) is Signature:
-            # the same task id as this running call: it replaces this call's record
-            sig.apply_async(replace=True)
-        else:
-            sig.delay()
+        # the first task sent may have this running call's id: it takes over its record
+        sig.apply_async(replace=True)
         raise Ignore("Replaced by new task")
 
     def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
