@@ -467,12 +467,49 @@ class GroupResult(ResultSet):
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"
 
     def as_tuple(self) -> Any:
-        return (self.id, None), [r.as_tuple() for r in self.results]
+        parent = self.parent.as_tuple() if self.parent is not None else None
+        return (self.id, parent), [r.as_tuple() for r in self.results]
+
+    # Saved where Celery's Redis backend keeps them, so either side can restore them.
+    _KEY = "celery-taskset-meta-"
+
+    def save(self, backend: Any = None) -> GroupResult:
+        """Store the group's member ids so ``GroupResult.restore(id)`` finds them later."""
+        app = self.app or _state.get_current_app()
+        from kombu.serialization import dumps
+
+        _ct, _enc, payload = dumps({"result": self.as_tuple()}, serializer="json")
+        ttl = app.result_ttl_ms()
+        app.results.backend.client.set(f"{self._KEY}{self.id}", payload, px=ttl or None)
+        return self
+
+    def delete(self, backend: Any = None) -> None:
+        app = self.app or _state.get_current_app()
+        app.results.backend.client.delete(f"{self._KEY}{self.id}")
+
+    @classmethod
+    def restore(cls, id: str, backend: Any = None, app: Any = None) -> GroupResult | None:  # noqa: A002
+        """The group saved under ``id``, or None."""
+        from kombu.serialization import loads
+
+        app = app or _state.get_current_app()
+        raw = app.results.backend.client.get(f"{cls._KEY}{id}")
+        if raw is None:
+            return None
+        meta = loads(raw, "application/json", "utf-8")
+        return result_from_tuple(meta["result"], app=app)  # type: ignore[no-any-return]
 
 
 def result_from_tuple(value: Any, app: Any = None) -> Any:
-    (task_id, parent), _ = value
-    return AsyncResult(task_id, app=app)
+    """Rebuild a result (a group's too, with its members and parents) from ``as_tuple()``."""
+    if isinstance(value, AsyncResult | ResultSet):
+        return value
+    (task_id, parent), members = value
+    parent_result = result_from_tuple(parent, app=app) if parent else None
+    if members is not None:
+        results = [result_from_tuple(m, app=app) for m in members]
+        return GroupResult(task_id, results, parent=parent_result, app=app)
+    return AsyncResult(task_id, app=app, parent=parent_result)
 
 
 __all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]

@@ -126,3 +126,174 @@ def test_map_starmap_chunks(system) -> None:
         chunked = add.chunks([(i, i) for i in range(5)], 2)
         assert chunked.delay().get(timeout=TIMEOUT) == [[0, 2], [4, 6], [8]]
         assert len(chunked.group().tasks) == 3
+
+
+def _wait_state(app, task_id, state):
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    result = app.AsyncResult(task_id)
+    while result.state != state and time.monotonic() < deadline:
+        time.sleep(0.05)
+        result = app.AsyncResult(task_id)
+    return result
+
+
+def test_calling_a_chain_sends_it(system) -> None:
+    app = system.make_app()
+    add, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        assert (add.s(1, 1) | add.s(2))().get(timeout=TIMEOUT) == 4
+        assert m.chain(add.s(1, 1), add.s(3))().get(timeout=TIMEOUT) == 5
+
+
+def test_chain_links_go_to_last_task_errbacks_to_every_task(system) -> None:
+    app = system.make_app()
+    add, _tsum, boom, record = _tasks(app)
+    m = _canvas(system)
+    sig = add.s(1, 1)
+    assert sig.on_error(record.si("x")) is sig
+    with system.worker(app):
+        cb = record.s().set(task_id=f"chain-cb-{system.name}")
+        r = m.chain(add.s(1, 1), add.s(10)).apply_async(link=cb)
+        assert r.get(timeout=TIMEOUT) == 12
+        assert app.AsyncResult(cb.id).get(timeout=TIMEOUT) == ["seen", 12]
+        eb = record.si("failed").set(task_id=f"chain-eb-{system.name}")
+        r = m.chain(add.s(1, 1), boom.s()).apply_async(link_error=eb)
+        with pytest.raises(ValueError):
+            r.get(timeout=TIMEOUT)
+        assert app.AsyncResult(eb.id).get(timeout=TIMEOUT) == ["seen", "failed"]
+        eb2 = record.si("on-error").set(task_id=f"chain-eb2-{system.name}")
+        r = m.chain(add.s(1, 1), boom.s()).on_error(eb2).delay()
+        with pytest.raises(ValueError):
+            r.get(timeout=TIMEOUT)
+        assert app.AsyncResult(eb2.id).get(timeout=TIMEOUT) == ["seen", "on-error"]
+
+
+def test_failed_chain_step_fails_the_remaining_steps(system) -> None:
+    app = system.make_app()
+    add, _tsum, boom, _record = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        r = m.chain(boom.s(1), add.s(1), add.s(2)).delay()
+        with pytest.raises(ValueError, match="bad 1"):
+            r.get(timeout=TIMEOUT)
+        last = _wait_state(app, r.id, "FAILURE")
+        middle = _wait_state(app, r.parent.id, "FAILURE")
+        assert last.state == middle.state == "FAILURE"
+        assert "bad 1" in str(last.result)
+
+
+def test_chord_counts_chains_and_nested_groups(system) -> None:
+    """A chain in a chord header counts by its last task; nested groups are flattened."""
+    app = system.make_app()
+    add, tsum, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chord([m.chain(add.s(1, 1), add.s(10)), add.s(0, 1)], tsum.s())
+        assert c.delay().get(timeout=TIMEOUT) == 13
+        c = m.chord([add.s(1, 1), m.group(add.s(2, 2), add.s(3, 3))], tsum.s())
+        assert c.delay().get(timeout=TIMEOUT) == 12
+        g = m.group(add.s(1, 1), m.group(add.s(2, 2), add.s(3, 3)))
+        assert g.delay().get(timeout=TIMEOUT) == [2, 4, 6]
+
+
+def test_chord_first_in_chain_continues_from_body(system) -> None:
+    app = system.make_app()
+    add, tsum, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chain(m.chord([add.s(1, 1), add.s(2, 2)], tsum.s()), add.s(10))
+        assert c.delay().get(timeout=TIMEOUT) == 16
+        body_chord = m.chord([add.s(1, 1)], m.chord([tsum.s(), tsum.s()], tsum.s()))
+        assert body_chord.delay().get(timeout=TIMEOUT) == 4
+
+
+def test_nested_canvas_rebuilds_and_links(system) -> None:
+    """Nested canvases encode and rebuild from their dict form; links on canvases are read."""
+    app = system.make_app()
+    add, tsum, _boom, record = _tasks(app)
+    m = _canvas(system)
+    nested = m.group(m.chain(add.s(1, 1), add.s(1)), m.chord([add.s(2, 2)], tsum.s()))
+    rebuilt = m.Signature.from_dict(json_roundtrip(nested), app=app)
+    assert type(rebuilt).__name__ == "group"
+    sig = add.s(1, 1)
+    sig.args = (5, 5)
+    assert sig.args == (5, 5)
+    single = m.chord(add.s(1, 1), tsum.s())
+    assert len(single.tasks) == 1
+    with system.worker(app):
+        assert rebuilt.delay().get(timeout=TIMEOUT) == [3, 4]
+        c = m.chord([add.s(1, 1), add.s(2, 2)], tsum.s())
+        c.link(record.s().set(task_id=f"chord-link-{system.name}"))
+        assert c.delay().get(timeout=TIMEOUT) == 6
+        assert app.AsyncResult(f"chord-link-{system.name}").get(timeout=TIMEOUT) == ["seen", 6]
+
+
+def json_roundtrip(sig):
+    import json
+
+    return json.loads(json.dumps(sig))
+
+
+def test_group_result_save_restore(system) -> None:
+    app = system.make_app()
+    add, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        g = m.group(add.s(1, 1), add.s(2, 2)).delay()
+        g.save()
+        result_module = __import__(f"{m.__name__}.result", fromlist=["GroupResult"])
+        restored = result_module.GroupResult.restore(g.id, app=app)
+        assert [r.id for r in restored.results] == [r.id for r in g.results]
+        assert restored.get(timeout=TIMEOUT) == [2, 4]
+
+
+def test_task_replace(system) -> None:
+    """A replaced task's place (id, chain continuation, chord membership) goes to its
+    replacement: a signature, a chain or a group."""
+    app = system.make_app()
+    add, tsum, *_ = _tasks(app)
+    m = _canvas(system)
+
+    @app.task(bind=True, name="cv.replace_with")
+    def replace_with(self, kind, x):
+        if kind == "sig":
+            return self.replace(add.s(x, 100))
+        if kind == "chain":
+            return self.replace(add.s(x, 1) | add.s(1000))
+        return self.replace(m.group(add.s(x, 1), add.s(x, 2)))
+
+    @app.task(bind=True, name="cv.nesting")
+    def nesting(self, depth):
+        if depth:
+            return self.replace(nesting.s(depth - 1))
+        return self.request.replaced_task_nesting
+
+    with system.worker(app):
+        assert replace_with.delay("sig", 1).get(timeout=TIMEOUT) == 101
+        assert replace_with.delay("chain", 1).get(timeout=TIMEOUT) == 1002
+        assert replace_with.delay("group", 1).get(timeout=TIMEOUT) == [2, 3]
+        assert (replace_with.s("sig", 1) | add.s(1)).delay().get(timeout=TIMEOUT) == 102
+        c = m.chord([replace_with.s("sig", 1), add.s(1, 1)], tsum.s())
+        assert c.delay().get(timeout=TIMEOUT) == 103
+        assert nesting.delay(2).get(timeout=TIMEOUT) == 2
+
+
+def test_apply_inside_a_task_sets_parent_id(system) -> None:
+    app = system.make_app()
+    add, *_ = _tasks(app)
+
+    @app.task(bind=True, name="cv.parent_of_apply")
+    def outer(self):
+        inner = ids.apply()
+        return [self.request.id, inner.result]
+
+    @app.task(bind=True, name="cv.ids")
+    def ids(self):
+        return self.request.parent_id
+
+    with system.worker(app):
+        outer_id, parent = outer.delay().get(timeout=TIMEOUT)
+        assert parent == outer_id

@@ -565,6 +565,8 @@ class Celery:
         queue = self.route(name, args, kwargs, options, task_type)
         serializer = options.get("serializer") or conf.task_serializer
         headers = dict(options.get("headers") or {})
+        if options.get("replaced_task_nesting"):
+            headers["replaced_task_nesting"] = options["replaced_task_nesting"]
         message = protocol.build_task_message(
             name,
             list(args or ()),

@@ -1,4 +1,4 @@
-"""Celery's built-in tasks that signatures refer to by name: map, starmap, chunks.
+"""Celery's built-in tasks that signatures refer to by name: map, starmap, chunks, accumulate.
 
 Registered on every app at finalize, so a worker runs ``task.map(...)`` / ``task.chunks(...)``
 signatures sent by any producer, as in Celery.
@@ -25,6 +25,12 @@ def add_builtins(app: Any) -> None:
     def xstarmap(task: Any, it: list[Any]) -> list[Any]:
         fun = _resolve(app, task)
         return [fun(*item) for item in it]
+
+    @app.task(name="celery.accumulate", shared=False, lazy=False)
+    def accumulate(*args: Any, **kwargs: Any) -> Any:
+        """What ``Task.replace`` appends to a group: the group's results as one value."""
+        index = kwargs.get("index")
+        return args[index] if index is not None else args
 
     @app.task(name="celery.chunks", shared=False, lazy=False)
     def chunks(task: Any, it: list[Any], n: int) -> Any:

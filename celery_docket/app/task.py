@@ -167,6 +167,12 @@ def _retry_arguments(task: Any, request: Any, args: Any, kwargs: Any) -> tuple[A
     )
 
 
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def exponential_backoff(factor: float, retries: int, maximum: float, full_jitter: bool) -> float:
     """Celery's retry_backoff: ``factor * 2**retries`` capped, full jitter when asked."""
     countdown = min(maximum, factor * (2**retries))
@@ -379,6 +385,10 @@ class Task:
             task=self.name,
             ignore_result=options.get("ignore_result"),
             chain=options.get("chain"),
+            chord=options.get("chord"),
+            group=options.get("group_id"),
+            group_index=options.get("group_index"),
+            replaced_task_nesting=options.get("replaced_task_nesting") or 0,
         )
         outcome = run_task(self, request, list(args or ()), dict(kwargs or {}), eager=True)
         if throw and outcome.state in states.EXCEPTION_STATES and outcome.exception is not None:
@@ -524,5 +534,69 @@ class Task:
     def send_event(self, type_: str, retry: bool = True, **fields: Any) -> None:
         """Task events are not emitted (``-E`` is accepted and ignored)."""
 
-    def replace(self, sig: Any) -> None:
-        raise NotImplementedError("Task.replace is not supported by celery_docket yet")
+    def replace(self, sig: Any) -> Any:
+        """Replace this running task by ``sig``, which inherits its id and its place: its
+        callbacks and errbacks, the rest of its chain and its chord membership."""
+        from ..canvas import _chain, group, signature
+        from ..exceptions import ImproperlyConfigured
+
+        request = self.request
+        if "chord" in sig.options:
+            raise ImproperlyConfigured("A signature replacing a task must not be part of a chord")
+        if isinstance(sig, _chain) and not sig.tasks:
+            raise ImproperlyConfigured("Cannot replace with an empty chain")
+        accumulate = self.app.tasks["celery.accumulate"]
+        if isinstance(sig, group):
+            sig = sig | accumulate.s(index=0)
+        if isinstance(sig, _chain) and isinstance(sig.tasks[-1], group):
+            tasks = list(sig.tasks)
+            tasks[-1] = tasks[-1] | accumulate.s(index=0)
+            sig.tasks = tasks
+        for callback in _as_list(request.callbacks):
+            sig.link(callback)
+        for errback in _as_list(request.errbacks):
+            sig.link_error(errback)
+        if isinstance(sig, _chain) and "link" in sig.options:
+            sig.tasks[-1].options.setdefault("link", []).extend(_as_list(sig.options.pop("link")))
+        sig.freeze(request.id)
+        nesting = (request.get("replaced_task_nesting") or 0) + 1
+        sig.set(
+            chord=request.chord,
+            group_id=request.group,
+            group_index=request.group_index,
+            root_id=request.root_id,
+            replaced_task_nesting=nesting,
+        )
+        if isinstance(sig, _chain):
+            for task in sig.tasks:
+                task.set(replaced_task_nesting=nesting)
+        for step in reversed(request.chain or []):
+            sig |= signature(step, app=self.app).set(replaced_task_nesting=nesting)
+        return self.on_replace(sig)
+
+    def on_replace(self, sig: Any) -> Any:
+        """Send (or, eagerly, run) the replacement; a worker then drops this call."""
+        from ..exceptions import Ignore
+
+        if self.request.is_eager:
+            return sig.apply().get()
+        # the first task sent may have this running call's id: it takes over its record
+        sig.apply_async(replace=True)
+        raise Ignore("Replaced by new task")
+
+    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this task is a member of (the body waits for it too)."""
+        from ..worker import chords
+
+        request = self.request
+        if not request.chord:
+            raise ValueError("Current task is not member of any chord")
+        sig.set(
+            group_id=request.group,
+            group_index=request.group_index,
+            chord=request.chord,
+            root_id=request.root_id,
+        )
+        result = sig.freeze()
+        chords.add_to_chord(self.app, request.group)
+        return sig.delay() if not lazy else result

@@ -1,10 +1,12 @@
-"""Chord bookkeeping: header results per group index, body fired exactly once.
+"""Chord bookkeeping: every header result counted, the body fired (or failed) exactly once.
 
-Each header task's result is written into the hash ``celery-docket-chord-<group id>`` under
-its group index, so a redelivered header task rewrites its own slot instead of counting
-twice. The task that sees every slot filled sends the body through the engine's ``once``
-token, so however many header tasks see the chord complete (redeliveries, races), the body
-is added once. A failing header task marks the body FAILURE with ``ChordError`` (as Celery).
+Each header task's outcome (state and value) is written into the hash
+``celery-docket-chord-<group id>`` under ``<group index>:<task id>``, so a redelivered task
+rewrites its own field instead of counting twice. The chord's size is stored once its header
+has been sent (``set_size``), plus one per task added by ``Task.replace``/``add_to_chord``.
+Whoever sees the count reach the size fires the body through the engine's ``once`` token,
+so however many see it complete (redeliveries, races), the body is added once. As in Celery,
+a failed header task fails the body with ``ChordError`` once the whole header is done.
 """
 
 from __future__ import annotations
@@ -16,66 +18,177 @@ from kombu.serialization import dumps, loads
 
 from .. import states
 from ..exceptions import ChordError
+from ..protocol import exception_to_meta, meta_to_exception
 
 log = logging.getLogger("celery.chord")
 
 CHORD_PREFIX = "celery-docket-chord-"
+SIZE_PREFIX = "celery-docket-chord-size-"
+EXTRA_PREFIX = "celery-docket-chord-extra-"
 FIRED_PREFIX = "celery-docket-chord-fired-"
+FAILED_PREFIX = "celery-docket-chord-failed-"
 
 
-def _size(body: dict[str, Any]) -> int:
-    return int((body.get("options") or {}).get("chord_size") or 0)
+def _ttl(app: Any) -> int:
+    return app.result_ttl_ms() or 24 * 3600 * 1000
 
 
-def on_header_done(app: Any, request: Any, retval: Any) -> None:
-    """Record one header result; fire the body when the header is complete."""
-    body = app.signature(request.chord)
-    size = _size(body)
-    group_id, index = request.group, request.group_index
-    if not group_id or index is None or size <= 0:
-        log.error("chord header %s has no group id/index/size; body not tracked", request.id)
-        return
-    client = app.results.backend.client
-    key = f"{CHORD_PREFIX}{group_id}"
-    _ctype, _enc, payload = dumps(retval, serializer="json")
-    ttl = app.result_ttl_ms() or 24 * 3600 * 1000
+def _client(app: Any) -> Any:
+    return app.results.backend.client
+
+
+def set_size(app: Any, group_id: str, size: int, body: Any) -> None:
+    """Record the header's size once it is sent; fire now if the header already finished."""
+    client = _client(app)
+    ttl = _ttl(app)
+    client.set(f"{SIZE_PREFIX}{group_id}", size, px=ttl)
+    _maybe_complete(app, group_id, body, parent_id=None)
+
+
+def add_to_chord(app: Any, group_id: str, count: int = 1) -> None:
+    """One more result to wait for (``Task.add_to_chord``, a task replaced by a group)."""
+    client = _client(app)
     pipe = client.pipeline(transaction=True)
-    pipe.hset(key, str(index), payload)
-    pipe.hlen(key)
-    pipe.pexpire(key, ttl)
-    _set, filled, _exp = pipe.execute()
-    if int(filled) < size:
+    pipe.incrby(f"{EXTRA_PREFIX}{group_id}", count)
+    pipe.pexpire(f"{EXTRA_PREFIX}{group_id}", _ttl(app))
+    pipe.execute()
+
+
+def on_part_return(app: Any, request: Any, state: str, value: Any) -> None:
+    """Count one header task's outcome toward its chord; complete the chord if it is the last."""
+    group_id, index, task_id = _get(request, "group"), _get(request, "group_index"), request.id
+    chord_sig = _get(request, "chord")
+    if not group_id or not task_id or not chord_sig:
+        log.error("chord member %s has no group id or chord; not counted", task_id)
         return
-    raw = client.hgetall(key)
-    values = [loads(raw[str(i).encode()], "application/json", "utf-8") for i in range(size)]
-    options = dict(body.options)
-    options.pop("chord_size", None)
-    body_id = options.pop("task_id", None)
+    if isinstance(value, BaseException):
+        value = exception_to_meta(value)
+    _ctype, _enc, payload = dumps({"s": state, "r": value}, serializer="json")
+    key = f"{CHORD_PREFIX}{group_id}"
+    field = f"{'' if index is None else int(index)}:{task_id}"
+    pipe = _client(app).pipeline(transaction=True)
+    pipe.hset(key, field, payload)
+    pipe.pexpire(key, _ttl(app))
+    pipe.execute()
+    _maybe_complete(app, group_id, chord_sig, parent_id=task_id)
+
+
+def _get(request: Any, name: str) -> Any:
+    if isinstance(request, dict):
+        return request.get(name)
+    return getattr(request, name, None)
+
+
+def _maybe_complete(app: Any, group_id: str, chord_sig: Any, parent_id: str | None) -> None:
+    client = _client(app)
+    pipe = client.pipeline(transaction=False)
+    pipe.hlen(f"{CHORD_PREFIX}{group_id}")
+    pipe.get(f"{SIZE_PREFIX}{group_id}")
+    pipe.get(f"{EXTRA_PREFIX}{group_id}")
+    filled, size, extra = pipe.execute()
+    if size is None:
+        return
+    if int(filled) < int(size) + int(extra or 0):
+        return
+    raw = client.hgetall(f"{CHORD_PREFIX}{group_id}")
+    parts = []
+    for field, payload in raw.items():
+        index, _, tid = field.decode().partition(":")
+        parts.append(
+            (int(index) if index else 1 << 30, tid, loads(payload, "application/json", "utf-8"))
+        )
+    parts.sort(key=lambda p: (p[0], p[1]))
+    body = app.signature(chord_sig)
+    for _index, tid, part in parts:
+        if part["s"] in states.PROPAGATE_STATES:
+            exc = _restore(part["r"])
+            error = ChordError(f"Dependency {tid} raised {exc!r}")
+            error.__cause__ = exc if isinstance(exc, BaseException) else None
+            fail_body(app, group_id, body, error)
+            return
+    values = [part["r"] for _i, _t, part in parts]
+    fire_body(app, group_id, body, values, parent_id)
+
+
+def _restore(value: Any) -> Any:
+    if isinstance(value, dict) and "exc_type" in value:
+        try:
+            return meta_to_exception(value)
+        except Exception:
+            return value
+    return value
+
+
+def fire_body(app: Any, group_id: str, body: Any, values: list[Any], parent_id: str | None) -> None:
+    """Send the body once: a task through the engine's once token, a canvas after a guard."""
+    from ..canvas import Signature
+
+    once = f"{FIRED_PREFIX}{group_id}"
     args = body.args if body.immutable else (values, *body.args)
-    app.send_task(
-        body.name,
-        list(args),
-        body.kwargs,
-        task_id=body_id,
-        _once=f"{FIRED_PREFIX}{group_id}",
-        **{
-            k: v
-            for k, v in options.items()
-            if k in ("queue", "countdown", "priority", "link", "link_error", "expires")
-        },
-    )
+    if type(body) is Signature:
+        options = dict(body.options)
+        task_id = options.pop("task_id", None)
+        options.pop("chord_size", None)
+        if parent_id:
+            options["parent_id"] = parent_id
+        task = app.tasks.get(body.name)
+        for attr in ("queue", "priority", "expires", "time_limit", "soft_time_limit"):
+            value = getattr(task, attr, None) if task is not None else None
+            if value is not None and options.get(attr) is None:
+                options[attr] = value
+        app.send_task(body.name, list(args), body.kwargs, task_id=task_id, _once=once, **options)
+        return
+    if not _client(app).set(once, "1", nx=True, px=_ttl(app)):
+        return
+    body.apply_async((values,), parent_id=parent_id)
+
+
+def fail_body(app: Any, group_id: str, body: Any, exc: BaseException) -> None:
+    """Fail the body (every task of a group body) with ``exc``, once; call its errbacks."""
+    from ..canvas import group
+    from . import links
+
+    if not _client(app).set(f"{FAILED_PREFIX}{group_id}", "1", nx=True, px=_ttl(app)):
+        return
+    log.error("Chord %r raised: %r", group_id, exc)
+    targets = list(body.tasks) if isinstance(body, group) else [body]
+    for target in targets:
+        target = app.signature(target)
+        task_id = target.options.get("task_id")
+        if not task_id:
+            continue
+        request = _FakeRequest(task_id, target)
+        app.store_result(task_id, exc, states.FAILURE, request=request)
+        links.fail_request(app, request, exc, None)
+
+
+class _FakeRequest:
+    """A request for a chord body that never ran (its errbacks and chain still run/fail)."""
+
+    def __init__(self, task_id: str, sig: Any) -> None:
+        opts = sig.options
+        self.id = task_id
+        self.task = sig.name
+        self.args = list(sig.args)
+        self.kwargs = dict(sig.kwargs)
+        self.group = opts.get("group_id")
+        self.group_index = opts.get("group_index")
+        self.chord = opts.get("chord")
+        self.chain = opts.get("chain")
+        self.errbacks = opts.get("link_error")
+        self.callbacks = opts.get("link")
+        self.root_id = opts.get("root_id")
+        self.parent_id = opts.get("parent_id")
+        self.is_eager = False
+        self.delivery_info: dict[str, Any] = {}
+        self.hostname = None
+        self.headers: dict[str, Any] = {}
+        self.ignore_result = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key, default)
 
 
 def on_header_failed(app: Any, request: Any, exc: BaseException) -> None:
-    """Mark the body FAILURE with ChordError, once, as Celery does."""
-    body = app.signature(request.chord)
-    body_id = (body.options or {}).get("task_id")
-    group_id = request.group
-    if not body_id or not group_id:
-        return
-    client = app.results.backend.client
-    ttl = app.result_ttl_ms() or 24 * 3600 * 1000
-    if not client.set(f"{FIRED_PREFIX}{group_id}", request.id, nx=True, px=ttl):
-        return
-    error = ChordError(f"Dependency {request.id} raised {exc!r}")
-    app.store_result(body_id, error, states.FAILURE)
+    """A header task that ended without running (revoked): counted as failed."""
+    on_part_return(app, request, states.REVOKED, exc)

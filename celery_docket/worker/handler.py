@@ -12,7 +12,6 @@ reported REVOKED (terminated) instead of run again.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import signal
 import time
@@ -37,7 +36,7 @@ from ..protocol import (
     custom_headers,
     decode_body,
 )
-from . import chords
+from . import chords, links
 from . import state as worker_state
 from .limits import check_headers, parse_date, soft_limit
 from .mailbox import Activity
@@ -445,6 +444,7 @@ class CeleryHandler:
             called_directly=False,
             redelivered=redelivered,
             properties=props,
+            replaced_task_nesting=h.get("replaced_task_nesting") or 0,
         )
 
     def _store_wanted(self, task: Any, request: Context, state: str) -> bool:
@@ -573,41 +573,10 @@ class CeleryHandler:
         return Outcome.done(write)
 
     def _send_followups(self, request: Context, retval: Any) -> None:
-        app = self.app
-        if request.chord:
-            chords.on_header_done(app, request, retval)
-        for callback in request.callbacks or ():
-            sig = app.signature(callback)
-            sig.apply_async(
-                (retval,) if not sig.immutable else (),
-                parent_id=request.id,
-                root_id=request.root_id,
-            )
-        chain = list(request.chain or ())
-        if chain:
-            nxt = app.signature(chain.pop())
-            nxt.apply_async(
-                (retval,) if not nxt.immutable else (),
-                chain=chain or None,
-                parent_id=request.id,
-                root_id=request.root_id,
-            )
+        links.send_followups(self.app, request, retval)
 
     def _send_errbacks(self, request: Context, outcome: Any) -> None:
-        app = self.app
-        if request.chord and outcome.exception is not None:
-            chords.on_header_failed(app, request, outcome.exception)
-        for errback in request.errbacks or ():
-            sig = app.signature(errback)
-            task = app._tasks.get(sig.name)
-            params = list(inspect.signature(task.run).parameters) if task is not None else []
-            if task is not None and len(params) >= 3 and not sig.immutable:
-                try:  # new-style errback: (request, exc, traceback), called in the worker
-                    sig.type(request, outcome.exception, outcome.traceback)
-                except Exception:
-                    log.exception("errback %s raised", sig.name)
-            else:
-                sig.apply_async((request.id,) if not sig.immutable else ())
+        links.send_errbacks(self.app, request, outcome.exception, outcome.traceback)
 
 
 def _pid() -> int:
