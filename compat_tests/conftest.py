@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -32,6 +33,8 @@ def _celery_system() -> SimpleNamespace:
         exceptions=exceptions,
         signals=signals,
         Task=celery.Task,
+        shared_task=celery.shared_task,
+        module=lambda name: importlib.import_module(f"celery{name}"),
     )
 
 
@@ -62,6 +65,8 @@ def _docket_system() -> SimpleNamespace:
         exceptions=exceptions,
         signals=signals,
         Task=celery_docket.Task,
+        shared_task=celery_docket.shared_task,
+        module=lambda name: importlib.import_module(f"celery_docket{name}"),
     )
 
 

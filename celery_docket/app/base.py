@@ -107,10 +107,22 @@ def gen_task_name(app: Celery, name: str, module: str) -> str:
     return f"{module}.{name}"
 
 
+class _AppTaskBase:
+    """``app.Task``: the base of the app's tasks, ``task_cls`` unless assigned.
+
+    A non-data descriptor, so ``app.Task = ContextTask`` after construction (Flask's older
+    pattern) lands in the instance and is used for every task made after it, as in Celery;
+    ``Celery.Task`` on the class is the plain Task.
+    """
+
+    def __get__(self, app: Any, owner: type | None = None) -> type[Task]:
+        return Task if app is None else app.task_cls
+
+
 class Celery:
     """A Celery application whose broker is the celery_docket engine."""
 
-    Task = Task
+    Task: Any = _AppTaskBase()
 
     def __init__(
         self,
@@ -269,7 +281,7 @@ class Celery:
         **options: Any,
     ) -> Task:
         name = name or gen_task_name(self, fun.__name__, fun.__module__)
-        base = base or self.task_cls
+        base = base or self.Task
         if name in self._tasks and getattr(self._tasks[name], "__wrapped__", None) is fun:
             return self._tasks[name]
         options.pop("_force_evaluate", None)
