@@ -35,6 +35,7 @@ def _celery_system() -> SimpleNamespace:
         Task=celery.Task,
         shared_task=celery.shared_task,
         module=lambda name: importlib.import_module(f"celery{name}"),
+        find_app=lambda spec: importlib.import_module("celery.app.utils").find_app(spec),
     )
 
 
@@ -67,6 +68,7 @@ def _docket_system() -> SimpleNamespace:
         Task=celery_docket.Task,
         shared_task=celery_docket.shared_task,
         module=lambda name: importlib.import_module(f"celery_docket{name}"),
+        find_app=lambda spec: importlib.import_module("celery_docket.cli.main").load_app(spec),
     )
 
 

@@ -89,3 +89,23 @@ def test_app_task_assigned_after_construction(system) -> None:
     assert isinstance(ping, ContextTask)
     assert ping.apply().get(timeout=TIMEOUT) == "pong"
     assert entered == ["compat.ctx_late"]
+
+
+def test_app_factory_module_exposing_current_app(system, tmp_path, monkeypatch) -> None:
+    """-A proj.celery where celery = current_app (an app factory) loads the app behind it"""
+    pkg = f"compat_factory_{uuid.uuid4().hex[:6]}"
+    flavour = system.name
+    (tmp_path / f"{pkg}.py").write_text(
+        f"from {flavour} import Celery, current_app\n"
+        "def create_app():\n"
+        "    return Celery('factory-made')\n"
+        "made = create_app()\n"
+        "celery = current_app\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        app = system.find_app(f"{pkg}.celery")
+        assert app.main == "factory-made"
+        assert system.find_app(f"{pkg}:made").main == "factory-made"
+    finally:
+        sys.modules.pop(pkg, None)

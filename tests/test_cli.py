@@ -188,12 +188,53 @@ FORMS: dict[str, tuple[dict[str, str], str, str]] = {
         "{pkg}.apps.main_app",
         "found",
     ),
+    # app factories: the attribute is a proxy to the app (Flask extensions, FastAPI projects)
+    "attribute is current_app": (
+        {"{pkg}.py": "real = Celery('found')\nfrom FLAVOUR import current_app as celery\n"},
+        "{pkg}.celery",
+        "found",
+    ),
+    "colon attribute is current_app": (
+        {"{pkg}.py": "real = Celery('found')\nfrom FLAVOUR import current_app\n"},
+        "{pkg}:current_app",
+        "found",
+    ),
+    "package whose celery attribute is current_app": (
+        {
+            "{pkg}/__init__.py": "real = Celery('found')\nfrom FLAVOUR import current_app\n"
+            "celery = current_app\n"
+        },
+        "{pkg}",
+        "found",
+    ),
 }
 
 
 def _materialize(root: Path, files: dict[str, str], pkg: str, flavour: str) -> None:
     header = f"from {flavour} import Celery\n"
-    write(root, {rel.format(pkg=pkg): header + text for rel, text in files.items()})
+    write(
+        root,
+        {
+            rel.format(pkg=pkg): header + text.replace("FLAVOUR", flavour)
+            for rel, text in files.items()
+        },
+    )
+
+
+def test_web_app_named_app_is_passed_over(isolated: Path) -> None:
+    """``-A main`` where main has ``app = FastAPI()`` and ``celery = Celery()``: Celery's own
+    loader stops at the web app; ours keeps looking for the Celery one."""
+    pkg = unique("web")
+    write(
+        isolated,
+        {
+            f"{pkg}.py": "from celery_docket import Celery\nclass FastAPI: pass\n"
+            "app = FastAPI()\ncelery = Celery('found')\n"
+        },
+    )
+    sys.path.insert(0, str(isolated))
+    assert cli.load_app(pkg).main == "found"
+    assert cli.load_app(f"{pkg}.celery").main == "found"
 
 
 @pytest.mark.parametrize("form", list(FORMS))

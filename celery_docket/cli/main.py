@@ -89,21 +89,42 @@ def _app_in_module(module: ModuleType, spec: str) -> Any:
     ``app`` first, then ``celery`` (unless that name is the celery *module*), then for a
     package its ``celery`` submodule, then any attribute that is an app instance.
     """
+    app_class = _celery_class()
+    fallback: Any = None
     for name in ("app", "celery"):
         found = getattr(module, name, None)
-        if found is not None and not isinstance(found, ModuleType):
+        if found is None or isinstance(found, ModuleType):
+            continue
+        # a FastAPI/Flask ``app`` beside the Celery one is passed over, not an error
+        if isinstance(_unwrap(found), app_class):
             return found
+        fallback = found if fallback is None else fallback
     if getattr(module, "__path__", None):
         try:
             return find_app(f"{spec}.celery")
         except ModuleNotFoundError as exc:
             if exc.name != f"{spec}.celery":
                 raise
-    app_class = _celery_class()
     for value in list(vars(module).values()):
-        if isinstance(value, app_class):
+        if isinstance(_unwrap(value), app_class):
             return value
+    if fallback is not None:
+        return fallback  # load_app says what it is instead (a celery app, a web app)
     raise AttributeError(f"module {spec!r} has no attribute 'celery'")
+
+
+def _unwrap(obj: Any) -> Any:
+    """The object behind a proxy (``current_app``, werkzeug's LocalProxy): app factories
+    expose ``celery = current_app``, and the worker needs the app itself."""
+    for _ in range(10):
+        getter = getattr(type(obj), "_get_current_object", None)
+        if getter is None:
+            return obj
+        try:
+            obj = getter(obj)
+        except Exception:
+            return obj
+    return obj
 
 
 def find_app(spec: str) -> Any:
@@ -160,6 +181,7 @@ def load_app(spec: str) -> Any:
             f"While trying to load the module {spec} the following error occurred: "
             f"{type(exc).__name__}: {exc}{_where(exc)}"
         ) from None
+    app = _unwrap(app)
     app_class = _celery_class()
     if not isinstance(app, app_class):
         kind = f"{type(app).__module__}.{type(app).__qualname__}"
