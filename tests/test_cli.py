@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -339,7 +340,7 @@ def test_worker_flags_map_to_the_controller(
     result = invoke(args)
     assert result.exit_code == 0, result.output
     (made,) = fake_worker.made
-    host = cli.socket.gethostname()
+    host = socket.gethostname()
     assert made.options == {
         "pool": "threads",
         "concurrency": 3,
@@ -471,8 +472,8 @@ def test_hostname_expansion() -> None:
     assert cli.host_format("w@%n.x", "box.example.com") == "w@box.x"
     assert cli.host_format("%d/%%h", "box.example.com") == "example.com/%h"
     assert cli.default_nodename("w1") == "celery@w1"
-    assert cli.default_nodename("w1@") == f"w1@{cli.socket.gethostname()}"
-    assert cli.default_nodename(None) == f"celery@{cli.socket.gethostname()}"
+    assert cli.default_nodename("w1@") == f"w1@{socket.gethostname()}"
+    assert cli.default_nodename(None) == f"celery@{socket.gethostname()}"
 
 
 def test_safe_url_hides_passwords() -> None:

@@ -21,6 +21,7 @@ from ..engine import PayloadTooLarge as EnginePayloadTooLarge
 from ..engine.connection import connect
 from ..engine.results import ResultStore
 from ..exceptions import BrokerUnavailable, NotRegistered, PayloadTooLarge
+from .requests import refuse_custom_request
 from .task import Task
 
 log = logging.getLogger("celery_docket.app")
@@ -105,6 +106,11 @@ def gen_task_name(app: Celery, name: str, module: str) -> str:
     if module == "__main__" and app.main:
         module = app.main
     return f"{module}.{name}"
+
+
+def _custom_result(task: Any) -> bool:
+    """Whether the task's class overrides ``AsyncResult`` (the result ``delay`` returns)."""
+    return type(task).AsyncResult is not Task.AsyncResult
 
 
 class _AppTaskBase:
@@ -300,6 +306,7 @@ class Celery:
             **options,
         }
         task_type = type(fun.__name__, (base,), namespace)
+        refuse_custom_request(task_type)
         task: Task = task_type()
         self._tasks[name] = task
         if not getattr(base, "typing", True) or not self.strict_typing:
@@ -307,6 +314,7 @@ class Celery:
         return task
 
     def register_task(self, task: Any, **options: Any) -> Task:
+        refuse_custom_request(task if isinstance(task, type) else type(task))
         if isinstance(task, type):
             task = task()
         if task.name is None:
@@ -612,7 +620,10 @@ class Celery:
         signals.after_task_publish.send(
             sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
         )
-        result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
+        if result_cls is None and task_type is not None and _custom_result(task_type):
+            result = task_type.AsyncResult(execution.id)  # AbortableTask's, say, as in Celery
+        else:
+            result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
         if parent is not None and add_to_parent:
             parent.request.children = getattr(parent.request, "children", None) or []
             parent.request.children.append(result)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..utils.nodenames import default_nodename, host_format
 from ..utils.urls import redact_url
 
 __all__ = ("CLIContext", "celery", "find_app", "host_format", "load_app", "main")
@@ -219,36 +219,6 @@ def _cwd_on_path() -> Iterator[None]:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def host_format(template: str, hostname: str | None = None, name: str | None = None) -> str:
-    """Expand Celery's ``%h`` (full host), ``%n`` (host without domain), ``%d`` (domain).
-
-    ``%%`` is a literal percent sign; unknown ``%x`` sequences are left as they are.
-    """
-    host = hostname or socket.gethostname()
-    short, _, domain = host.partition(".")
-    keys = {"h": host, "n": name or short, "d": domain, "%": "%"}
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch == "%" and i + 1 < len(template) and template[i + 1] in keys:
-            out.append(keys[template[i + 1]])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def default_nodename(hostname: str | None) -> str:
-    """``name@host`` from a ``-n`` value: a missing name is ``celery``, a missing host ours."""
-    value = hostname or ""
-    name, sep, host = value.partition("@")
-    if not sep:
-        name, host = "", value
-    return f"{name or 'celery'}@{host or socket.gethostname()}"
 
 
 safe_url = redact_url
