@@ -1577,6 +1577,13 @@ def dead_purge(
     obj.echo(f"Deleted {_plural(count, 'dead-lettered task')}.")
 
 
+# -- commands that live in their own modules (imported last: they use the helpers above) ----
+
+from .migrate_code import migrate_code  # noqa: E402
+
+celery.add_command(migrate_code)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status.
 
