@@ -335,7 +335,7 @@ def test_worker_flags_map_to_the_controller(
         "--without-heartbeat", "-O", "fair", "--prefetch-multiplier", "7",
         "--max-tasks-per-child", "10", "--time-limit", "30", "--soft-time-limit", "20",
         "--statedb", "x.db", "--uid", "1000", "--gid", "1000", "-f", "w-%n.log",
-        "-s", "sched", "--scheduler", "x:Y",
+        "-s", "sched", "--scheduler", "celery.beat:PersistentScheduler",
     ]  # fmt: skip
     result = invoke(args)
     assert result.exit_code == 0, result.output
@@ -444,20 +444,40 @@ def test_broker_error_from_the_worker_is_one_line(
     ]
 
 
-def test_beat_compat(isolated: Path, fake_worker: type[FakeController]) -> None:
+def test_beat_runs_a_scheduler_only_process(
+    isolated: Path, fake_worker: type[FakeController]
+) -> None:
+    """``celery beat`` under a supervisor must keep running, not exit and be restarted."""
     pkg = unique("beat")
     write(isolated, {f"{pkg}.py": "from celery_docket import Celery\napp = Celery('b')\n"})
-    result = invoke(
-        ["-A", pkg, "beat", "-s", "x", "--scheduler", "y", "-l", "INFO", "--max-interval", "5"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "every worker already schedules" in result.output
-    assert fake_worker.made == []
+    for extra in ([], ["--scheduler-only"], ["-S", "celery.beat:PersistentScheduler"]):
+        fake_worker.made = []
+        result = invoke(["-A", pkg, "beat", "-s", "x", "-l", "INFO", "--max-interval", "5", *extra])
+        assert result.exit_code == 0, result.output
+        assert "scheduler-only process" in result.output
+        options = fake_worker.made[0].options
+        assert options["pool"] == "solo" and options["queues"] == [] and options["beat"] is True
 
-    result = invoke(["-A", pkg, "beat", "--scheduler-only", "--pidfile", "b.pid"])
-    assert result.exit_code == 0, result.output
-    options = fake_worker.made[0].options
-    assert options["pool"] == "solo" and options["queues"] == [] and options["beat"] is True
+
+def test_beat_refuses_a_scheduler_it_cannot_run(
+    isolated: Path, fake_worker: type[FakeController]
+) -> None:
+    pkg = unique("beatdb")
+    write(isolated, {f"{pkg}.py": "from celery_docket import Celery\napp = Celery('b')\n"})
+    for command in ("beat", "worker"):
+        result = invoke(
+            [
+                "-A",
+                pkg,
+                command,
+                "-S" if command == "beat" else "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ]
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: --scheduler django_celery_beat")
+        assert fake_worker.made == []
 
 
 def test_help_and_version_need_no_app(isolated: Path) -> None:

@@ -688,7 +688,7 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option("--autoscale", type=Autoscale(), help="Accepted; not supported (warns).")
 @click.option("-B", "--beat", is_flag=True, help="Also run beat entries (always safe here).")
 @click.option("-s", "--schedule-filename", "--schedule", help="Accepted; no schedule file.")
-@click.option("--scheduler", help="Accepted; the engine schedules beat entries itself.")
+@click.option("--scheduler", help="Only Celery's default; the engine schedules beat entries.")
 @click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
 @click.option("--pidfile", help="PID file path.")
 @click.option("--uid", help="Accepted; run the worker as the user you want.")
@@ -741,7 +741,10 @@ def worker(
     $ celery-docket -A proj worker -l INFO -Q hipri,lopri -c 4
     $ celery-docket -A proj worker -P threads -c 50
     """
+    from .beat import check_scheduler
+
     obj = _obj(ctx)
+    check_scheduler(scheduler)
     pool = pool.lower()
     if pool in UNSUPPORTED_POOLS:
         raise click.ClickException(
@@ -930,86 +933,6 @@ def result(
                     f"Task {task_id} raised {type(exc).__name__}: {_one_line(exc)}"
                 ) from None
     obj.echo(value)
-
-
-# -- beat ------------------------------------------------------------------------------------
-
-
-@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--detach", is_flag=True, help="Not supported: use a process manager.")
-@click.option("-s", "--schedule", help="Accepted; no schedule file is needed.")
-@click.option("-S", "--scheduler", help="Accepted; the engine schedules beat entries itself.")
-@click.option("--max-interval", type=int, help="Accepted.")
-@click.option(
-    "-l",
-    "--loglevel",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    default="WARNING",
-    show_default=True,
-)
-@click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
-@click.option("--pidfile", help="PID file path.")
-@click.option("--uid", help="Accepted.")
-@click.option("--gid", help="Accepted.")
-@click.option("--umask", help="Accepted.")
-@click.option("--executable", help="Accepted.")
-@click.option(
-    "--scheduler-only",
-    is_flag=True,
-    help="Run a process that only schedules beat entries (consumes no queue).",
-)
-@click.pass_context
-def beat(
-    ctx: click.Context,
-    detach: bool,
-    schedule: str | None,
-    scheduler: str | None,
-    max_interval: int | None,
-    loglevel: str,
-    logfile: str | None,
-    pidfile: str | None,
-    uid: str | None,
-    gid: str | None,
-    umask: str | None,
-    executable: str | None,
-    scheduler_only: bool,
-) -> None:
-    """Compatibility: every worker already schedules beat entries.
-
-    Beat entries are claimed atomically in Redis, so any number of workers can schedule them
-    without sending a tick twice; a separate beat process is not needed. With
-    ``--scheduler-only`` this runs a process that schedules and consumes nothing.
-    """
-    obj = _obj(ctx)
-    if not scheduler_only:
-        obj.echo(
-            "celery-docket: no separate beat process is needed; every worker already "
-            "schedules the beat entries (each tick is sent once). Use --scheduler-only to "
-            "run a process that only schedules."
-        )
-        ctx.exit(EX_OK)
-    if detach:
-        raise click.ClickException(
-            "--detach is not supported: run beat under a process manager instead."
-        )
-    app = obj.app
-    url = _broker_url(app)
-    check_broker(url)
-    with _pidfile(pidfile), broker_errors(url):
-        controller = _make_worker(
-            app,
-            pool="solo",
-            queues=[],
-            beat=True,
-            loglevel=loglevel.upper().replace("FATAL", "CRITICAL"),
-            logfile=logfile,
-        )
-        if not obj.quiet:
-            banner = controller.banner()
-            if banner:
-                obj.echo(banner)
-        code = controller.start()
-    ctx.exit(int(code or 0))
 
 
 # -- remote control: status, inspect, control, purge, report -------------------------------
@@ -1579,9 +1502,18 @@ def dead_purge(
 
 # -- commands that live in their own modules (imported last: they use the helpers above) ----
 
-from .migrate_code import migrate_code  # noqa: E402
 
-celery.add_command(migrate_code)
+def _register_commands() -> None:
+    """Add the commands kept in their own modules (they import this one's helpers)."""
+    from .beat import beat
+    from .migrate_code import migrate_code
+
+    for command in (beat, migrate_code):
+        celery.add_command(command)
+
+
+if __name__ != "__main__":
+    _register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1613,4 +1545,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m celery_docket.cli.main``: run the package's copy of this module, the one the
+    # command modules register on (this file, run as __main__, is a second copy)
+    from celery_docket.cli.main import main as _main
+
+    sys.exit(_main())
