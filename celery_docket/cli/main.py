@@ -820,6 +820,16 @@ def _warn_if_memory(obj: CLIContext, url: str | None) -> None:
         )
 
 
+def _refuse_memory(url: str | None, command: str) -> None:
+    """``call``/``result`` run in their own process: an in-process broker is unreachable."""
+    if url and urlsplit(url).scheme == "memory":
+        raise click.ClickException(
+            f"the broker is {url}, which lives inside one process: `celery-docket {command}` "
+            "runs in a separate process and cannot reach it (a task sent there would never "
+            "run, a result never arrive). Give a Redis URL with -b or CELERY_BROKER_URL."
+        )
+
+
 # -- call ------------------------------------------------------------------------------------
 
 
@@ -863,7 +873,7 @@ def call(
         options["serializer"] = serializer
     options = {k: v for k, v in options.items() if v is not None}
     url = _broker_url(app)
-    _warn_if_memory(obj, url)
+    _refuse_memory(url, "call")
     with broker_errors(url):
         try:
             result = app.send_task(name, args=args, kwargs=kwargs, **options)
@@ -909,7 +919,7 @@ def result(
         result_cls = app.AsyncResult
     res = result_cls(task_id)
     url = _broker_url(app)
-    _warn_if_memory(obj, url)
+    _refuse_memory(str(app.conf.get("result_backend") or url or ""), "result")
     with broker_errors(url):
         if traceback:
             value = res.traceback

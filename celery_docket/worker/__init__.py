@@ -260,6 +260,7 @@ class WorkController:
         signals.celeryd_init.send(sender=self.hostname, instance=self, conf=app.conf, options={})
         app.loader_import_modules()
         app.finalize()
+        warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
 
     def start(self) -> int:
@@ -367,6 +368,37 @@ class WorkController:
         if self._mailbox is not None:
             self._mailbox.stop()
         signals.worker_shutdown.send(sender=self)
+
+
+#: a lease from visibility_timeout longer than this is warned about at start-up
+LONG_LEASE_SECONDS = 300.0
+
+
+def warn_long_lease(conf: Any) -> str | None:
+    """Warn (one line) when a carried-over ``visibility_timeout`` makes a long lease.
+
+    In Celery it bounds how long a task may run before redelivery; here it is how long a
+    dead worker's tasks wait before another worker takes them, so 43200 means 12 hours.
+    """
+    if conf.value_set_for("docket_lease_seconds"):
+        return None
+    visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+    try:
+        seconds = float(visibility)
+    except (TypeError, ValueError):
+        return None
+    if seconds <= LONG_LEASE_SECONDS:
+        return None
+    hours = seconds / 3600
+    shown = f"{hours:g} hours" if hours >= 1 else f"{seconds / 60:g} minutes"
+    message = (
+        f"broker_transport_options['visibility_timeout']={seconds:g} is used as the "
+        f"crash-recovery lease: tasks of a worker that dies are redelivered only after "
+        f"{shown} (live workers renew their leases, so long tasks need no long lease); set "
+        "docket_lease_seconds (e.g. 30) to recover sooner"
+    )
+    log.warning(message)
+    return message
 
 
 def _configured_queues(conf: Any) -> list[str]:
