@@ -34,7 +34,8 @@ EX_OK = 0
 EX_FAILURE = 1
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
-POOLS = ("prefork", "processes", "threads", "solo", "gevent", "eventlet", "custom")
+POOLS = ("prefork", "processes", "threads", "solo")
+#: not listed in --help, but let through to the command, which refuses them with advice
 UNSUPPORTED_POOLS = ("gevent", "eventlet", "custom")
 
 
@@ -406,6 +407,15 @@ def _chdir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Pa
     return value
 
 
+class PoolChoice(click.Choice):  # type: ignore[type-arg]
+    """The pools we run, for --help; gevent/eventlet/custom reach the command's advice."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower() in UNSUPPORTED_POOLS:
+            return value.lower()
+        return super().convert(value, param, ctx)
+
+
 class CommaList(click.ParamType):  # type: ignore[type-arg]
     """``a,b , c`` -> ``['a', 'b', 'c']``."""
 
@@ -666,7 +676,7 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option(
     "-P",
     "--pool",
-    type=click.Choice(POOLS, case_sensitive=False),
+    type=PoolChoice(POOLS, case_sensitive=False),
     default="prefork",
     show_default=True,
     help="Pool implementation (prefork, threads or solo).",
@@ -749,7 +759,8 @@ def worker(
     if pool in UNSUPPORTED_POOLS:
         raise click.ClickException(
             f"The {pool} pool is not supported by celery-docket: use -P threads for I/O-bound "
-            "tasks (or prefork, the default, for CPU-bound ones)."
+            "tasks (-c sets how many threads, e.g. -c 50), or prefork, the default, for "
+            "CPU-bound ones."
         )
     if pool == "processes":
         pool = "prefork"
@@ -1516,9 +1527,11 @@ def dead_purge(
 def _register_commands() -> None:
     """Add the commands kept in their own modules (they import this one's helpers)."""
     from .beat import beat
+    from .hints import hint_commands
     from .migrate_code import migrate_code
+    from .shell import shell
 
-    for command in (beat, migrate_code):
+    for command in (beat, migrate_code, shell, *hint_commands()):
         celery.add_command(command)
 
 
