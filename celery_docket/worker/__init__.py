@@ -136,12 +136,7 @@ class WorkController:
             for handler in list(root.handlers):
                 root.removeHandler(handler)
             stream: Any = open(self.logfile, "a") if self.logfile else sys.stderr  # noqa: SIM115
-            handler = logging.StreamHandler(stream)
-            handler.setFormatter(
-                logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
-            )
-            root.addHandler(handler)
-            root.setLevel(level)
+            self._install_log_handlers(stream, level)
         signals.after_setup_logger.send(
             sender=None,
             logger=logging.getLogger(),
@@ -158,6 +153,36 @@ class WorkController:
             format=None,
             colorize=False,
         )
+
+    def _install_log_handlers(self, stream: Any, level: int) -> None:
+        """Celery's two formats: ``worker_log_format`` on the root logger, and
+        ``worker_task_log_format`` (``task_name[task_id]:``) on ``celery.task``, whose
+        records get their own handler instead of propagating, as in Celery."""
+        from .. import _state
+        from ..utils.log import ColorFormatter, TaskFormatter, set_current_task_getter
+
+        conf = self.app.conf
+        color = conf.get("worker_log_color")
+        if color is None:
+            color = not self.logfile and bool(getattr(stream, "isatty", lambda: False)())
+        root = logging.getLogger()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(ColorFormatter(conf.get("worker_log_format"), use_color=color))
+        root.addHandler(handler)
+        root.setLevel(level)
+        set_current_task_getter(_state.get_current_task)
+        task_logger = logging.getLogger("celery.task")
+        for old in list(task_logger.handlers):
+            if getattr(old, "_celery_docket_task_handler", False):
+                task_logger.removeHandler(old)
+        task_handler = logging.StreamHandler(stream)
+        task_handler._celery_docket_task_handler = True  # type: ignore[attr-defined]
+        task_handler.setFormatter(
+            TaskFormatter(conf.get("worker_task_log_format"), use_color=color)
+        )
+        task_logger.addHandler(task_handler)
+        task_logger.propagate = False
+        task_logger.setLevel(level)
 
     # -- engine wiring --------------------------------------------------------------------
 
@@ -312,7 +337,11 @@ class WorkController:
                 self._mailbox.start()
             return worker
 
-        def child_started(_slot: int) -> None:
+        def child_started(slot: int) -> None:
+            # log lines say which child wrote them, as Celery's ForkPoolWorker-N do
+            import multiprocessing
+
+            multiprocessing.current_process().name = f"ForkPoolWorker-{slot + 1}"
             signals.worker_process_init.send(sender=None)
 
         mailbox = SupervisorMailbox(self)
