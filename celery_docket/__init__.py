@@ -14,11 +14,15 @@ from .canvas import (  # noqa: E402
     Signature,
     chain,
     chord,
+    chunks,
     group,
     maybe_signature,
     signature,
     subtask,
+    xmap,
+    xstarmap,
 )
+from .utils import uuid  # noqa: E402
 
 __all__ = [
     "Celery",
@@ -27,6 +31,7 @@ __all__ = [
     "__version__",
     "chain",
     "chord",
+    "chunks",
     "current_app",
     "current_task",
     "group",
@@ -34,4 +39,7 @@ __all__ = [
     "shared_task",
     "signature",
     "subtask",
+    "uuid",
+    "xmap",
+    "xstarmap",
 ]

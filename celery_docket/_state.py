@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .local import Proxy
@@ -105,3 +107,34 @@ def app_finalizers() -> list[Any]:
 
 current_app: Any = Proxy(get_current_app, "current_app")
 current_task: Any = Proxy(get_current_task, "current_task")
+
+
+# -- allow_join_result: result.get() inside a task, when the caller accepts the risk --------
+
+
+def join_allowed() -> bool:
+    """True inside ``allow_join_result()`` (and not inside a nested ``denied_join_result``)."""
+    stack = _stack("join_allowed")
+    return bool(stack and stack[-1])
+
+
+@contextmanager
+def allow_join_result() -> Iterator[None]:
+    """Let ``result.get()`` run inside a task (Celery refuses it there, to avoid deadlocks)."""
+    stack = _stack("join_allowed")
+    stack.append(True)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+@contextmanager
+def denied_join_result() -> Iterator[None]:
+    """Refuse ``result.get()`` inside a task again, within an ``allow_join_result()``."""
+    stack = _stack("join_allowed")
+    stack.append(False)
+    try:
+        yield
+    finally:
+        stack.pop()

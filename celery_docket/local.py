@@ -7,9 +7,14 @@ from typing import Any
 
 
 class Proxy:
-    """Forwards everything to the object ``factory()`` returns at the time of use."""
+    """Forwards everything to the object ``factory()`` returns at the time of use.
 
-    __slots__ = ("__factory", "__name")
+    Attribute reads, writes and deletes all reach the real object, so
+    ``mock.patch("proj.tasks.add.delay")`` on a ``@shared_task`` patches the task and
+    restores it on exit.
+    """
+
+    __slots__ = ("__factory", "__name", "__weakref__")
 
     def __init__(self, factory: Callable[[], Any], name: str | None = None) -> None:
         object.__setattr__(self, "_Proxy__factory", factory)
@@ -18,11 +23,35 @@ class Proxy:
     def _get_current_object(self) -> Any:
         return self.__factory()
 
+    @property
+    def __dict__(self) -> dict[str, Any]:  # type: ignore[override]
+        # mock.patch reads target.__dict__ to tell an instance attribute from a class one
+        try:
+            return dict(vars(self._get_current_object()))
+        except (RuntimeError, TypeError):
+            return {}
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: D105 - isinstance(proxy, Task) is True, as in Celery
+        try:
+            return type(self._get_current_object())
+        except RuntimeError:
+            return Proxy
+
+    def __dir__(self) -> list[str]:
+        try:
+            return dir(self._get_current_object())
+        except RuntimeError:
+            return []
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get_current_object(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         setattr(self._get_current_object(), name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self._get_current_object(), name)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self._get_current_object()(*args, **kwargs)

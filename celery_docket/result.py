@@ -18,6 +18,9 @@ from .engine import ResultTimeout
 from .exceptions import TaskRevokedError, TimeoutError
 from .protocol import decode_result_meta
 
+allow_join_result = _state.allow_join_result
+denied_join_result = _state.denied_join_result
+
 
 @contextmanager
 def _typed_connection_errors(task_id: str) -> Iterator[None]:
@@ -34,7 +37,7 @@ def _typed_connection_errors(task_id: str) -> Iterator[None]:
 
 
 def _assert_will_not_block() -> None:
-    if _state.get_current_worker_task() is not None:
+    if _state.get_current_worker_task() is not None and not _state.join_allowed():
         raise RuntimeError(
             "Never call result.get() within a task!\n"
             "See https://docs.celeryq.dev/en/latest/userguide/tasks.html"
@@ -512,4 +515,12 @@ def result_from_tuple(value: Any, app: Any = None) -> Any:
     return AsyncResult(task_id, app=app, parent=parent_result)
 
 
-__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultSet", "result_from_tuple"]
+__all__ = [
+    "AsyncResult",
+    "EagerResult",
+    "GroupResult",
+    "ResultSet",
+    "allow_join_result",
+    "denied_join_result",
+    "result_from_tuple",
+]

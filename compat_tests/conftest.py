@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -32,6 +33,9 @@ def _celery_system() -> SimpleNamespace:
         exceptions=exceptions,
         signals=signals,
         Task=celery.Task,
+        shared_task=celery.shared_task,
+        module=lambda name: importlib.import_module(f"celery{name}"),
+        find_app=lambda spec: importlib.import_module("celery.app.utils").find_app(spec),
     )
 
 
@@ -83,6 +87,9 @@ def _docket_system(redis_url: str | None = None) -> SimpleNamespace:
         Task=celery_docket.Task,
         cleanup=cleanup,
         backend="redis" if redis_url else "memory",
+        shared_task=celery_docket.shared_task,
+        module=lambda name: importlib.import_module(f"celery_docket{name}"),
+        find_app=lambda spec: importlib.import_module("celery_docket.cli.main").load_app(spec),
     )
 
 

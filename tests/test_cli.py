@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -188,12 +189,53 @@ FORMS: dict[str, tuple[dict[str, str], str, str]] = {
         "{pkg}.apps.main_app",
         "found",
     ),
+    # app factories: the attribute is a proxy to the app (Flask extensions, FastAPI projects)
+    "attribute is current_app": (
+        {"{pkg}.py": "real = Celery('found')\nfrom FLAVOUR import current_app as celery\n"},
+        "{pkg}.celery",
+        "found",
+    ),
+    "colon attribute is current_app": (
+        {"{pkg}.py": "real = Celery('found')\nfrom FLAVOUR import current_app\n"},
+        "{pkg}:current_app",
+        "found",
+    ),
+    "package whose celery attribute is current_app": (
+        {
+            "{pkg}/__init__.py": "real = Celery('found')\nfrom FLAVOUR import current_app\n"
+            "celery = current_app\n"
+        },
+        "{pkg}",
+        "found",
+    ),
 }
 
 
 def _materialize(root: Path, files: dict[str, str], pkg: str, flavour: str) -> None:
     header = f"from {flavour} import Celery\n"
-    write(root, {rel.format(pkg=pkg): header + text for rel, text in files.items()})
+    write(
+        root,
+        {
+            rel.format(pkg=pkg): header + text.replace("FLAVOUR", flavour)
+            for rel, text in files.items()
+        },
+    )
+
+
+def test_web_app_named_app_is_passed_over(isolated: Path) -> None:
+    """``-A main`` where main has ``app = FastAPI()`` and ``celery = Celery()``: Celery's own
+    loader stops at the web app; ours keeps looking for the Celery one."""
+    pkg = unique("web")
+    write(
+        isolated,
+        {
+            f"{pkg}.py": "from celery_docket import Celery\nclass FastAPI: pass\n"
+            "app = FastAPI()\ncelery = Celery('found')\n"
+        },
+    )
+    sys.path.insert(0, str(isolated))
+    assert cli.load_app(pkg).main == "found"
+    assert cli.load_app(f"{pkg}.celery").main == "found"
 
 
 @pytest.mark.parametrize("form", list(FORMS))
@@ -293,12 +335,12 @@ def test_worker_flags_map_to_the_controller(
         "--without-heartbeat", "-O", "fair", "--prefetch-multiplier", "7",
         "--max-tasks-per-child", "10", "--time-limit", "30", "--soft-time-limit", "20",
         "--statedb", "x.db", "--uid", "1000", "--gid", "1000", "-f", "w-%n.log",
-        "-s", "sched", "--scheduler", "x:Y",
+        "-s", "sched", "--scheduler", "celery.beat:PersistentScheduler",
     ]  # fmt: skip
     result = invoke(args)
     assert result.exit_code == 0, result.output
     (made,) = fake_worker.made
-    host = cli.socket.gethostname()
+    host = socket.gethostname()
     assert made.options == {
         "pool": "threads",
         "concurrency": 3,
@@ -402,20 +444,40 @@ def test_broker_error_from_the_worker_is_one_line(
     ]
 
 
-def test_beat_compat(isolated: Path, fake_worker: type[FakeController]) -> None:
+def test_beat_runs_a_scheduler_only_process(
+    isolated: Path, fake_worker: type[FakeController]
+) -> None:
+    """``celery beat`` under a supervisor must keep running, not exit and be restarted."""
     pkg = unique("beat")
     write(isolated, {f"{pkg}.py": "from celery_docket import Celery\napp = Celery('b')\n"})
-    result = invoke(
-        ["-A", pkg, "beat", "-s", "x", "--scheduler", "y", "-l", "INFO", "--max-interval", "5"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "every worker already schedules" in result.output
-    assert fake_worker.made == []
+    for extra in ([], ["--scheduler-only"], ["-S", "celery.beat:PersistentScheduler"]):
+        fake_worker.made = []
+        result = invoke(["-A", pkg, "beat", "-s", "x", "-l", "INFO", "--max-interval", "5", *extra])
+        assert result.exit_code == 0, result.output
+        assert "scheduler-only process" in result.output
+        options = fake_worker.made[0].options
+        assert options["pool"] == "solo" and options["queues"] == [] and options["beat"] is True
 
-    result = invoke(["-A", pkg, "beat", "--scheduler-only", "--pidfile", "b.pid"])
-    assert result.exit_code == 0, result.output
-    options = fake_worker.made[0].options
-    assert options["pool"] == "solo" and options["queues"] == [] and options["beat"] is True
+
+def test_beat_refuses_a_scheduler_it_cannot_run(
+    isolated: Path, fake_worker: type[FakeController]
+) -> None:
+    pkg = unique("beatdb")
+    write(isolated, {f"{pkg}.py": "from celery_docket import Celery\napp = Celery('b')\n"})
+    for command in ("beat", "worker"):
+        result = invoke(
+            [
+                "-A",
+                pkg,
+                command,
+                "-S" if command == "beat" else "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ]
+        )
+        assert result.exit_code == 1, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: --scheduler django_celery_beat")
+        assert fake_worker.made == []
 
 
 def test_help_and_version_need_no_app(isolated: Path) -> None:
@@ -430,8 +492,8 @@ def test_hostname_expansion() -> None:
     assert cli.host_format("w@%n.x", "box.example.com") == "w@box.x"
     assert cli.host_format("%d/%%h", "box.example.com") == "example.com/%h"
     assert cli.default_nodename("w1") == "celery@w1"
-    assert cli.default_nodename("w1@") == f"w1@{cli.socket.gethostname()}"
-    assert cli.default_nodename(None) == f"celery@{cli.socket.gethostname()}"
+    assert cli.default_nodename("w1@") == f"w1@{socket.gethostname()}"
+    assert cli.default_nodename(None) == f"celery@{socket.gethostname()}"
 
 
 def test_safe_url_hides_passwords() -> None:

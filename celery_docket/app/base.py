@@ -22,6 +22,7 @@ from ..engine import PayloadTooLarge as EnginePayloadTooLarge
 from ..engine.connection import connect
 from ..engine.results import ResultStore
 from ..exceptions import BrokerUnavailable, NotRegistered, PayloadTooLarge
+from .requests import refuse_custom_request
 from .task import Task
 
 log = logging.getLogger("celery_docket.app")
@@ -108,10 +109,27 @@ def gen_task_name(app: Celery, name: str, module: str) -> str:
     return f"{module}.{name}"
 
 
+def _custom_result(task: Any) -> bool:
+    """Whether the task's class overrides ``AsyncResult`` (the result ``delay`` returns)."""
+    return type(task).AsyncResult is not Task.AsyncResult
+
+
+class _AppTaskBase:
+    """``app.Task``: the base of the app's tasks, ``task_cls`` unless assigned.
+
+    A non-data descriptor, so ``app.Task = ContextTask`` after construction (Flask's older
+    pattern) lands in the instance and is used for every task made after it, as in Celery;
+    ``Celery.Task`` on the class is the plain Task.
+    """
+
+    def __get__(self, app: Any, owner: type | None = None) -> type[Task]:
+        return Task if app is None else app.task_cls
+
+
 class Celery:
     """A Celery application whose broker is the celery_docket engine."""
 
-    Task = Task
+    Task: Any = _AppTaskBase()
 
     def __init__(
         self,
@@ -270,7 +288,7 @@ class Celery:
         **options: Any,
     ) -> Task:
         name = name or gen_task_name(self, fun.__name__, fun.__module__)
-        base = base or self.task_cls
+        base = base or self.Task
         if name in self._tasks and getattr(self._tasks[name], "__wrapped__", None) is fun:
             return self._tasks[name]
         options.pop("_force_evaluate", None)
@@ -310,6 +328,7 @@ class Celery:
             **options,
         }
         task_type = type(fun.__name__, (base,), namespace)
+        refuse_custom_request(task_type)
         task: Task = task_type()
         self._tasks[name] = task
         if not getattr(base, "typing", True) or not self.strict_typing:
@@ -317,6 +336,7 @@ class Celery:
         return task
 
     def register_task(self, task: Any, **options: Any) -> Task:
+        refuse_custom_request(task if isinstance(task, type) else type(task))
         if isinstance(task, type):
             task = task()
         if task.name is None:
@@ -641,7 +661,10 @@ class Celery:
         signals.after_task_publish.send(
             sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
         )
-        result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
+        if result_cls is None and task_type is not None and _custom_result(task_type):
+            result = task_type.AsyncResult(execution.id)  # AbortableTask's, say, as in Celery
+        else:
+            result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
         result.ignored = bool(options.get("ignore_result"))
         if parent is not None and add_to_parent:
             parent.request.children = getattr(parent.request, "children", None) or []

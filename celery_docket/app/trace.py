@@ -72,6 +72,20 @@ def _autoretry(task: Task, exc: BaseException) -> None:
     task.retry(exc=exc, **retry_kwargs)
 
 
+def _body(task: Task) -> Any:
+    """What runs the task: ``task.run``, or the task itself when its class overrides __call__.
+
+    Celery calls the task object, so a base class's ``__call__`` (Flask's app-context
+    pattern) wraps every run; checked once per task type and cached on the type.
+    """
+    cls = type(task)
+    custom = cls.__dict__.get("_custom_call")
+    if custom is None:
+        custom = cls.__call__ is not Task.__call__
+        type.__setattr__(cls, "_custom_call", custom)
+    return task if custom else task.run
+
+
 def run_task(
     task: Task, request: Context, args: list[Any], kwargs: dict[str, Any], *, eager: bool
 ) -> TraceOutcome:
@@ -88,7 +102,7 @@ def run_task(
         try:
             task.before_start(task_id, args, kwargs)
             try:
-                retval = task.run(*args, **kwargs)
+                retval = _body(task)(*args, **kwargs)
             except Retry:
                 raise
             except (Ignore, Reject):

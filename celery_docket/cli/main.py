@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from ..utils.nodenames import default_nodename, host_format
 from ..utils.urls import redact_url
 
 __all__ = ("CLIContext", "celery", "find_app", "host_format", "load_app", "main")
@@ -34,7 +34,8 @@ EX_OK = 0
 EX_FAILURE = 1
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
-POOLS = ("prefork", "processes", "threads", "solo", "gevent", "eventlet", "custom")
+POOLS = ("prefork", "processes", "threads", "solo")
+#: not listed in --help, but let through to the command, which refuses them with advice
 UNSUPPORTED_POOLS = ("gevent", "eventlet", "custom")
 
 
@@ -89,21 +90,42 @@ def _app_in_module(module: ModuleType, spec: str) -> Any:
     ``app`` first, then ``celery`` (unless that name is the celery *module*), then for a
     package its ``celery`` submodule, then any attribute that is an app instance.
     """
+    app_class = _celery_class()
+    fallback: Any = None
     for name in ("app", "celery"):
         found = getattr(module, name, None)
-        if found is not None and not isinstance(found, ModuleType):
+        if found is None or isinstance(found, ModuleType):
+            continue
+        # a FastAPI/Flask ``app`` beside the Celery one is passed over, not an error
+        if isinstance(_unwrap(found), app_class):
             return found
+        fallback = found if fallback is None else fallback
     if getattr(module, "__path__", None):
         try:
             return find_app(f"{spec}.celery")
         except ModuleNotFoundError as exc:
             if exc.name != f"{spec}.celery":
                 raise
-    app_class = _celery_class()
     for value in list(vars(module).values()):
-        if isinstance(value, app_class):
+        if isinstance(_unwrap(value), app_class):
             return value
+    if fallback is not None:
+        return fallback  # load_app says what it is instead (a celery app, a web app)
     raise AttributeError(f"module {spec!r} has no attribute 'celery'")
+
+
+def _unwrap(obj: Any) -> Any:
+    """The object behind a proxy (``current_app``, werkzeug's LocalProxy): app factories
+    expose ``celery = current_app``, and the worker needs the app itself."""
+    for _ in range(10):
+        getter = getattr(type(obj), "_get_current_object", None)
+        if getter is None:
+            return obj
+        try:
+            obj = getter(obj)
+        except Exception:
+            return obj
+    return obj
 
 
 def find_app(spec: str) -> Any:
@@ -160,6 +182,7 @@ def load_app(spec: str) -> Any:
             f"While trying to load the module {spec} the following error occurred: "
             f"{type(exc).__name__}: {exc}{_where(exc)}"
         ) from None
+    app = _unwrap(app)
     app_class = _celery_class()
     if not isinstance(app, app_class):
         kind = f"{type(app).__module__}.{type(app).__qualname__}"
@@ -197,36 +220,6 @@ def _cwd_on_path() -> Iterator[None]:
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def host_format(template: str, hostname: str | None = None, name: str | None = None) -> str:
-    """Expand Celery's ``%h`` (full host), ``%n`` (host without domain), ``%d`` (domain).
-
-    ``%%`` is a literal percent sign; unknown ``%x`` sequences are left as they are.
-    """
-    host = hostname or socket.gethostname()
-    short, _, domain = host.partition(".")
-    keys = {"h": host, "n": name or short, "d": domain, "%": "%"}
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch == "%" and i + 1 < len(template) and template[i + 1] in keys:
-            out.append(keys[template[i + 1]])
-            i += 2
-            continue
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def default_nodename(hostname: str | None) -> str:
-    """``name@host`` from a ``-n`` value: a missing name is ``celery``, a missing host ours."""
-    value = hostname or ""
-    name, sep, host = value.partition("@")
-    if not sep:
-        name, host = "", value
-    return f"{name or 'celery'}@{host or socket.gethostname()}"
 
 
 safe_url = redact_url
@@ -412,6 +405,15 @@ def _chdir(ctx: click.Context, param: click.Parameter, value: Path | None) -> Pa
         except OSError as exc:
             raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
     return value
+
+
+class PoolChoice(click.Choice):  # type: ignore[type-arg]
+    """The pools we run, for --help; gevent/eventlet/custom reach the command's advice."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.lower() in UNSUPPORTED_POOLS:
+            return value.lower()
+        return super().convert(value, param, ctx)
 
 
 class CommaList(click.ParamType):  # type: ignore[type-arg]
@@ -674,7 +676,7 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option(
     "-P",
     "--pool",
-    type=click.Choice(POOLS, case_sensitive=False),
+    type=PoolChoice(POOLS, case_sensitive=False),
     default="prefork",
     show_default=True,
     help="Pool implementation (prefork, threads or solo).",
@@ -696,7 +698,7 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option("--autoscale", type=Autoscale(), help="Accepted; not supported (warns).")
 @click.option("-B", "--beat", is_flag=True, help="Also run beat entries (always safe here).")
 @click.option("-s", "--schedule-filename", "--schedule", help="Accepted; no schedule file.")
-@click.option("--scheduler", help="Accepted; the engine schedules beat entries itself.")
+@click.option("--scheduler", help="Only Celery's default; the engine schedules beat entries.")
 @click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
 @click.option("--pidfile", help="PID file path.")
 @click.option("--uid", help="Accepted; run the worker as the user you want.")
@@ -749,12 +751,16 @@ def worker(
     $ celery-docket -A proj worker -l INFO -Q hipri,lopri -c 4
     $ celery-docket -A proj worker -P threads -c 50
     """
+    from .beat import check_scheduler
+
     obj = _obj(ctx)
+    check_scheduler(scheduler)
     pool = pool.lower()
     if pool in UNSUPPORTED_POOLS:
         raise click.ClickException(
             f"The {pool} pool is not supported by celery-docket: use -P threads for I/O-bound "
-            "tasks (or prefork, the default, for CPU-bound ones)."
+            "tasks (-c sets how many threads, e.g. -c 50), or prefork, the default, for "
+            "CPU-bound ones."
         )
     if pool == "processes":
         pool = "prefork"
@@ -825,6 +831,16 @@ def _warn_if_memory(obj: CLIContext, url: str | None) -> None:
         )
 
 
+def _refuse_memory(url: str | None, command: str) -> None:
+    """``call``/``result`` run in their own process: an in-process broker is unreachable."""
+    if url and urlsplit(url).scheme == "memory":
+        raise click.ClickException(
+            f"the broker is {url}, which lives inside one process: `celery-docket {command}` "
+            "runs in a separate process and cannot reach it (a task sent there would never "
+            "run, a result never arrive). Give a Redis URL with -b or CELERY_BROKER_URL."
+        )
+
+
 # -- call ------------------------------------------------------------------------------------
 
 
@@ -868,7 +884,7 @@ def call(
         options["serializer"] = serializer
     options = {k: v for k, v in options.items() if v is not None}
     url = _broker_url(app)
-    _warn_if_memory(obj, url)
+    _refuse_memory(url, "call")
     with broker_errors(url):
         try:
             result = app.send_task(name, args=args, kwargs=kwargs, **options)
@@ -914,7 +930,7 @@ def result(
         result_cls = app.AsyncResult
     res = result_cls(task_id)
     url = _broker_url(app)
-    _warn_if_memory(obj, url)
+    _refuse_memory(str(app.conf.get("result_backend") or url or ""), "result")
     with broker_errors(url):
         if traceback:
             value = res.traceback
@@ -938,86 +954,6 @@ def result(
                     f"Task {task_id} raised {type(exc).__name__}: {_one_line(exc)}"
                 ) from None
     obj.echo(value)
-
-
-# -- beat ------------------------------------------------------------------------------------
-
-
-@celery.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--detach", is_flag=True, help="Not supported: use a process manager.")
-@click.option("-s", "--schedule", help="Accepted; no schedule file is needed.")
-@click.option("-S", "--scheduler", help="Accepted; the engine schedules beat entries itself.")
-@click.option("--max-interval", type=int, help="Accepted.")
-@click.option(
-    "-l",
-    "--loglevel",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    default="WARNING",
-    show_default=True,
-)
-@click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
-@click.option("--pidfile", help="PID file path.")
-@click.option("--uid", help="Accepted.")
-@click.option("--gid", help="Accepted.")
-@click.option("--umask", help="Accepted.")
-@click.option("--executable", help="Accepted.")
-@click.option(
-    "--scheduler-only",
-    is_flag=True,
-    help="Run a process that only schedules beat entries (consumes no queue).",
-)
-@click.pass_context
-def beat(
-    ctx: click.Context,
-    detach: bool,
-    schedule: str | None,
-    scheduler: str | None,
-    max_interval: int | None,
-    loglevel: str,
-    logfile: str | None,
-    pidfile: str | None,
-    uid: str | None,
-    gid: str | None,
-    umask: str | None,
-    executable: str | None,
-    scheduler_only: bool,
-) -> None:
-    """Compatibility: every worker already schedules beat entries.
-
-    Beat entries are claimed atomically in Redis, so any number of workers can schedule them
-    without sending a tick twice; a separate beat process is not needed. With
-    ``--scheduler-only`` this runs a process that schedules and consumes nothing.
-    """
-    obj = _obj(ctx)
-    if not scheduler_only:
-        obj.echo(
-            "celery-docket: no separate beat process is needed; every worker already "
-            "schedules the beat entries (each tick is sent once). Use --scheduler-only to "
-            "run a process that only schedules."
-        )
-        ctx.exit(EX_OK)
-    if detach:
-        raise click.ClickException(
-            "--detach is not supported: run beat under a process manager instead."
-        )
-    app = obj.app
-    url = _broker_url(app)
-    check_broker(url)
-    with _pidfile(pidfile), broker_errors(url):
-        controller = _make_worker(
-            app,
-            pool="solo",
-            queues=[],
-            beat=True,
-            loglevel=loglevel.upper().replace("FATAL", "CRITICAL"),
-            logfile=logfile,
-        )
-        if not obj.quiet:
-            banner = controller.banner()
-            if banner:
-                obj.echo(banner)
-        code = controller.start()
-    ctx.exit(int(code or 0))
 
 
 # -- remote control: status, inspect, control, purge, report -------------------------------
@@ -1585,6 +1521,24 @@ def dead_purge(
     obj.echo(f"Deleted {_plural(count, 'dead-lettered task')}.")
 
 
+# -- commands that live in their own modules (imported last: they use the helpers above) ----
+
+
+def _register_commands() -> None:
+    """Add the commands kept in their own modules (they import this one's helpers)."""
+    from .beat import beat
+    from .hints import hint_commands
+    from .migrate_code import migrate_code
+    from .shell import shell
+
+    for command in (beat, migrate_code, shell, *hint_commands()):
+        celery.add_command(command)
+
+
+if __name__ != "__main__":
+    _register_commands()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status.
 
@@ -1614,4 +1568,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    # ``python -m celery_docket.cli.main``: run the package's copy of this module, the one the
+    # command modules register on (this file, run as __main__, is a second copy)
+    from celery_docket.cli.main import main as _main
+
+    sys.exit(_main())

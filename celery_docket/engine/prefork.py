@@ -96,6 +96,7 @@ class Supervisor:
         self.children: dict[int, _Child] = {}
         self._memory = mmap.mmap(-1, _SLOT.size * self.capacity)
         self._stopping = False
+        self._cold = False
         self._restarts = 0
         self._retiring: set[int] = set()
         """Slots whose child was asked to exit for good (pool shrink)."""
@@ -271,7 +272,7 @@ class Supervisor:
                     self._write_slot(slot, 0.0, 0.0, "", "")
 
                 worker = self.make_worker(slot, start, end)
-                worker.install_signal_handlers()
+                worker.install_signal_handlers(child=True)
                 self._obey_kill_requests(slot)
                 worker.run()
             except BaseException:  # noqa: BLE001 - report and exit non-zero, never unwind into the parent's code
@@ -371,12 +372,31 @@ class Supervisor:
     def run(self) -> int:
         """Run until SIGTERM/SIGINT; returns 0 after every child exited cleanly."""
 
-        def _graceful(signum: int, _frame: object) -> None:
-            log.info("prefork: %s received, stopping children", signal.Signals(signum).name)
+        def _stop(signum: int, _frame: object) -> None:
+            name = signal.Signals(signum).name
+            if signum == signal.SIGQUIT or self._stopping:
+                # cold shutdown: the running tasks are abandoned (redelivered later)
+                log.warning(
+                    "prefork: received %s during shutdown: cold shutdown, killing children", name
+                )
+                self._cold = True
+                for pid in list(self.children):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+            else:
+                log.warning(
+                    "prefork: received %s, shutting down gracefully (waits for running tasks; "
+                    "%s again stops at once)",
+                    name,
+                    "Ctrl-C" if signum == signal.SIGINT else name,
+                )
             self._stopping = True
 
-        signal.signal(signal.SIGTERM, _graceful)
-        signal.signal(signal.SIGINT, _graceful)
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGQUIT, _stop)
         for slot in range(self.processes):
             self._spawn(slot)
         while not self._stopping:
@@ -404,7 +424,7 @@ class Supervisor:
                     break
                 time.sleep(self.poll_interval)
             self.children.pop(pid, None)
-        return worst
+        return 1 if self._cold else worst
 
 
 class LeaseRenewer:

@@ -197,15 +197,44 @@ class Worker(LeaseKeeping, Committing):
         """Write the heartbeat now (it is also written every third of a lease)."""
         self._beat_heart()
 
-    def install_signal_handlers(self) -> None:
-        """SIGTERM/SIGINT stop the worker gracefully (main thread only)."""
+    def install_signal_handlers(self, *, child: bool = False) -> None:
+        """SIGTERM/SIGINT stop the worker gracefully; a second one, or SIGQUIT, at once.
 
-        def _graceful(signum: int, _frame: object) -> None:
-            log.info("worker: received %s, shutting down gracefully", signal.Signals(signum).name)
+        The cold shutdown (Celery's second Ctrl-C) abandons the running tasks without
+        committing them: their leases lapse and they are delivered again, as after a crash.
+        A prefork ``child`` ignores SIGINT: a terminal's Ctrl-C reaches the whole process
+        group, and the supervisor alone decides (it sends SIGTERM, or SIGKILL when cold).
+        """
+
+        def _stop(signum: int, _frame: object) -> None:
+            name = signal.Signals(signum).name
+            if signum == signal.SIGQUIT or self.stopping:
+                self._cold_exit(name)
+            if child:
+                log.debug("worker: received %s, shutting down gracefully", name)
+            else:
+                log.warning(
+                    "worker: received %s, shutting down gracefully (waits for running tasks; "
+                    "%s again stops at once)",
+                    name,
+                    "Ctrl-C" if signum == signal.SIGINT else name,
+                )
             self.stop()
 
-        signal.signal(signal.SIGTERM, _graceful)
-        signal.signal(signal.SIGINT, _graceful)
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGQUIT, _stop)
+        signal.signal(signal.SIGINT, signal.SIG_IGN if child else _stop)
+
+    def _cold_exit(self, signame: str) -> None:
+        """Exit now: running tasks are not waited for (their leases lapse; redelivered)."""
+        log.warning(
+            "worker: received %s during shutdown: cold shutdown, abandoning %d running "
+            "task(s); they run again once their lease expires",
+            signame,
+            len(self._running),
+        )
+        logging.shutdown()
+        os._exit(1)
 
     def run(self) -> None:
         """Consume until stopped. Returns after a clean shutdown."""

@@ -136,12 +136,7 @@ class WorkController:
             for handler in list(root.handlers):
                 root.removeHandler(handler)
             stream: Any = open(self.logfile, "a") if self.logfile else sys.stderr  # noqa: SIM115
-            handler = logging.StreamHandler(stream)
-            handler.setFormatter(
-                logging.Formatter("[%(asctime)s: %(levelname)s/%(processName)s] %(message)s")
-            )
-            root.addHandler(handler)
-            root.setLevel(level)
+            self._install_log_handlers(stream, level)
         signals.after_setup_logger.send(
             sender=None,
             logger=logging.getLogger(),
@@ -158,6 +153,36 @@ class WorkController:
             format=None,
             colorize=False,
         )
+
+    def _install_log_handlers(self, stream: Any, level: int) -> None:
+        """Celery's two formats: ``worker_log_format`` on the root logger, and
+        ``worker_task_log_format`` (``task_name[task_id]:``) on ``celery.task``, whose
+        records get their own handler instead of propagating, as in Celery."""
+        from .. import _state
+        from ..utils.log import ColorFormatter, TaskFormatter, set_current_task_getter
+
+        conf = self.app.conf
+        color = conf.get("worker_log_color")
+        if color is None:
+            color = not self.logfile and bool(getattr(stream, "isatty", lambda: False)())
+        root = logging.getLogger()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(ColorFormatter(conf.get("worker_log_format"), use_color=color))
+        root.addHandler(handler)
+        root.setLevel(level)
+        set_current_task_getter(_state.get_current_task)
+        task_logger = logging.getLogger("celery.task")
+        for old in list(task_logger.handlers):
+            if getattr(old, "_celery_docket_task_handler", False):
+                task_logger.removeHandler(old)
+        task_handler = logging.StreamHandler(stream)
+        task_handler._celery_docket_task_handler = True  # type: ignore[attr-defined]
+        task_handler.setFormatter(
+            TaskFormatter(conf.get("worker_task_log_format"), use_color=color)
+        )
+        task_logger.addHandler(task_handler)
+        task_logger.propagate = False
+        task_logger.setLevel(level)
 
     # -- engine wiring --------------------------------------------------------------------
 
@@ -256,6 +281,7 @@ class WorkController:
         signals.celeryd_init.send(sender=self.hostname, instance=self, conf=app.conf, options={})
         app.loader_import_modules()
         app.finalize()
+        warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
 
     def start(self) -> int:
@@ -315,7 +341,11 @@ class WorkController:
                 self._mailbox.start()
             return worker
 
-        def child_started(_slot: int) -> None:
+        def child_started(slot: int) -> None:
+            # log lines say which child wrote them, as Celery's ForkPoolWorker-N do
+            import multiprocessing
+
+            multiprocessing.current_process().name = f"ForkPoolWorker-{slot + 1}"
             signals.worker_process_init.send(sender=None)
 
         mailbox = SupervisorMailbox(self)
@@ -372,6 +402,37 @@ class WorkController:
         if self._mailbox is not None:
             self._mailbox.stop()
         signals.worker_shutdown.send(sender=self)
+
+
+#: a lease from visibility_timeout longer than this is warned about at start-up
+LONG_LEASE_SECONDS = 300.0
+
+
+def warn_long_lease(conf: Any) -> str | None:
+    """Warn (one line) when a carried-over ``visibility_timeout`` makes a long lease.
+
+    In Celery it bounds how long a task may run before redelivery; here it is how long a
+    dead worker's tasks wait before another worker takes them, so 43200 means 12 hours.
+    """
+    if conf.value_set_for("docket_lease_seconds"):
+        return None
+    visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+    try:
+        seconds = float(visibility)
+    except (TypeError, ValueError):
+        return None
+    if seconds <= LONG_LEASE_SECONDS:
+        return None
+    hours = seconds / 3600
+    shown = f"{hours:g} hours" if hours >= 1 else f"{seconds / 60:g} minutes"
+    message = (
+        f"broker_transport_options['visibility_timeout']={seconds:g} is used as the "
+        f"crash-recovery lease: tasks of a worker that dies are redelivered only after "
+        f"{shown} (live workers renew their leases, so long tasks need no long lease); set "
+        "docket_lease_seconds (e.g. 30) to recover sooner"
+    )
+    log.warning(message)
+    return message
 
 
 def _configured_queues(conf: Any) -> list[str]:

@@ -1,0 +1,136 @@
+"""``celery-docket beat``: a scheduler-only process, where ``celery beat`` is expected.
+
+Every worker already schedules the ``beat_schedule`` entries (each tick is claimed once in
+Redis), so this process is optional; it exists so a supervisor or a container that runs
+``celery beat`` gets a long-running process instead of one that exits and is restarted in a
+loop. A ``-S`` scheduler class we cannot run (a database scheduler) is refused at start-up.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from . import main as _main
+from .main import (
+    LOG_LEVELS,
+    _broker_url,
+    _obj,
+    _pidfile,
+    broker_errors,
+    check_broker,
+    redact_url,
+)
+
+__all__ = ("beat", "check_scheduler")
+
+#: ``-S`` values naming what this process does anyway (Celery's default scheduler).
+HONOURED_SCHEDULERS = frozenset(
+    {
+        "celery.beat:PersistentScheduler",
+        "celery.beat.PersistentScheduler",
+        "celery.beat:Scheduler",
+        "celery.beat.Scheduler",
+        "celery_docket.beat:PersistentScheduler",
+        "celery_docket.beat.PersistentScheduler",
+        "celery_docket.beat:Scheduler",
+        "celery_docket.beat.Scheduler",
+    }
+)
+
+
+def check_scheduler(scheduler: str | None) -> None:
+    """Refuse, on one line, a scheduler class whose schedule we would silently not run."""
+    if not scheduler or scheduler.strip() in HONOURED_SCHEDULERS:
+        return
+    raise click.ClickException(
+        f"--scheduler {scheduler} cannot be used with celery-docket: beat entries come from "
+        "app.conf.beat_schedule and are scheduled in Redis by celery-docket itself (drop -S, "
+        "and move database-defined entries into beat_schedule)."
+    )
+
+
+def _banner(app: Any, loglevel: str) -> str:
+    from .. import __version__
+
+    entries = app.conf.get("beat_schedule") or {}
+    return "\n".join(
+        [
+            f"celery-docket beat v{__version__} is starting: a scheduler-only process "
+            "(schedules beat entries, consumes no queue).",
+            "__    -    ... __   -        _",
+            f"LocalTime -> {datetime.now():%Y-%m-%d %H:%M:%S}",
+            "Configuration ->",
+            f"    . broker -> {redact_url(str(_broker_url(app) or ''))}",
+            "    . scheduler -> celery-docket (each tick claimed once in Redis; workers "
+            "schedule too)",
+            f"    . entries -> {len(entries)}",
+            f"    . loglevel -> {loglevel}",
+        ]
+    )
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--detach", is_flag=True, help="Not supported: use a process manager.")
+@click.option("-s", "--schedule", help="Accepted; no schedule file is needed.")
+@click.option(
+    "-S",
+    "--scheduler",
+    help="Only Celery's default (celery.beat:PersistentScheduler); others are refused.",
+)
+@click.option("--max-interval", type=int, help="Accepted.")
+@click.option(
+    "-l",
+    "--loglevel",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+)
+@click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
+@click.option("--pidfile", help="PID file path.")
+@click.option("--uid", help="Accepted.")
+@click.option("--gid", help="Accepted.")
+@click.option("--umask", help="Accepted.")
+@click.option("--executable", help="Accepted.")
+@click.option("--scheduler-only", is_flag=True, help="Accepted: what beat always does here.")
+@click.pass_context
+def beat(
+    ctx: click.Context,
+    detach: bool,
+    schedule: str | None,
+    scheduler: str | None,
+    max_interval: int | None,
+    loglevel: str,
+    logfile: str | None,
+    pidfile: str | None,
+    uid: str | None,
+    gid: str | None,
+    umask: str | None,
+    executable: str | None,
+    scheduler_only: bool,
+) -> None:
+    """Run a scheduler-only process: it schedules beat entries and consumes no queue.
+
+    Workers schedule the entries too (each tick is sent once, however many run), so this
+    process is optional; it keeps a `celery beat` service definition working.
+    """
+    obj = _obj(ctx)
+    check_scheduler(scheduler)
+    if detach:
+        raise click.ClickException(
+            "--detach is not supported: run beat under a process manager instead."
+        )
+    app = obj.app
+    url = _broker_url(app)
+    level = loglevel.upper().replace("FATAL", "CRITICAL")
+    check_broker(url)
+    with _pidfile(pidfile), broker_errors(url):
+        controller = _main._make_worker(  # looked up at call time: tests replace it
+            app, pool="solo", queues=[], beat=True, loglevel=level, logfile=logfile
+        )
+        if not obj.quiet:
+            obj.echo(_banner(app, level))
+        code = controller.start()
+    ctx.exit(int(code or 0))
