@@ -235,6 +235,7 @@ class AsyncResult:
                 # instead of waiting out the timeout for a task that will never run
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
+                    self.app.results.unwatch(self.id)
                     raise TimeoutError("The operation timed out.")
                 slice_ = 1.0 if remaining is None else min(remaining, 1.0)
                 try:

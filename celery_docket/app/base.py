@@ -61,6 +61,7 @@ SUPPORTED_SETTINGS = frozenset(
         "beat_schedule",
         "broker_transport_options",
         "redis_max_connections",
+        "broker_pool_acquire_timeout",
         "task_create_missing_queues",
         "task_default_exchange",
         "task_default_routing_key",
@@ -410,6 +411,8 @@ class Celery:
                         result_prefix=RESULT_PREFIX,
                         max_payload_bytes=int(self.conf.get("docket_max_payload_bytes")),
                         max_connections=int(self.conf.get("redis_max_connections") or 32),
+                        # Celery's None waits for ever; nothing of ours waits for ever
+                        pool_timeout=float(self.conf.get("broker_pool_acquire_timeout") or 30.0),
                     )
         return self._docket
 
@@ -666,6 +669,10 @@ class Celery:
         else:
             result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
         result.ignored = bool(options.get("ignore_result"))
+        if not result.ignored and parent is None:
+            # subscribed now, as Celery's Redis backend does (never inside a worker's task,
+            # which must not wait on results), so a later get() starts without a round trip
+            self.results.watch(execution.id)
         if parent is not None and add_to_parent:
             parent.request.children = getattr(parent.request, "children", None) or []
             parent.request.children.append(result)

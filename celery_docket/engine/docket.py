@@ -86,6 +86,7 @@ class Docket:
         result_prefix: str | None = None,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD,
         max_connections: int = 16,
+        pool_timeout: float = 30.0,
         backend: Backend | None = None,
         content_type: str = codec.JSON,
         accept: Iterable[str] = (codec.JSON,),
@@ -93,7 +94,9 @@ class Docket:
         self.url = url
         self.prefix = prefix
         self.max_payload_bytes = max_payload_bytes
-        self.backend = backend or connect(url, max_connections=max_connections)
+        self.backend = backend or connect(
+            url, max_connections=max_connections, pool_timeout=pool_timeout
+        )
         self.redis: Any = self.backend.client
         self.results = ResultStore(
             self.backend, result_prefix if result_prefix is not None else f"{prefix}:result:"

@@ -1,13 +1,20 @@
 """Results per execution id: a value with a TTL, plus a pub/sub notice on the same name.
 
 Waiting subscribes first, then reads, then blocks on the notice, so a result written between
-the read and the wait is never missed and nothing polls with sleeps.
+the read and the wait is never missed and nothing polls with sleeps. A sender may ``watch``
+an execution right after enqueueing it (as Celery's Redis backend does): the subscription is
+then already in place when ``wait`` starts, which saves its round trip. Subscriptions live on
+one connection per thread; a thread's watched set is bounded (the oldest is dropped) and its
+pending notices are drained now and then, so a producer that never waits holds neither a
+growing set of channels nor a growing buffer on the Redis side.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from .connection import Backend
@@ -16,6 +23,11 @@ from .errors import ResultTimeout
 
 class ResultStore:
     """Reads and writes results under ``prefix + execution_id``."""
+
+    #: most executions one thread keeps watched before it drops the oldest
+    WATCH_LIMIT = 1024
+    #: watches between two non-blocking drains of a thread's subscription connection
+    DRAIN_EVERY = 64
 
     def __init__(self, backend: Backend, prefix: str) -> None:
         self.backend = backend
@@ -48,15 +60,85 @@ class ResultStore:
 
     def forget(self, execution_id: str) -> None:
         self.backend.client.delete(self.key(execution_id))
+        self.unwatch(execution_id)
+
+    # -- subscriptions ----------------------------------------------------------------------
 
     def _pubsub(self) -> Any:
         """One subscription connection per thread, reused across waits (a fresh pubsub per
-        wait would reconnect, handshake included, on every ``get()``)."""
-        pubsub = getattr(self._local, "pubsub", None)
-        if pubsub is None:
+        wait would reconnect, handshake included, on every ``get()``). A forked child never
+        reuses its parent's: the socket is the parent's."""
+        local = self._local
+        pubsub = getattr(local, "pubsub", None)
+        if pubsub is None or local.pid != os.getpid():
             pubsub = self.backend.client.pubsub(ignore_subscribe_messages=True)
-            self._local.pubsub = pubsub
+            local.pubsub = pubsub
+            local.pid = os.getpid()
+            local.watched = OrderedDict()
+            local.arrived = {}
+            local.since_drain = 0
         return pubsub
+
+    def _drop_pubsub(self) -> None:
+        pubsub = getattr(self._local, "pubsub", None)
+        self._local.pubsub = None
+        if pubsub is not None and getattr(self._local, "pid", None) == os.getpid():
+            try:
+                pubsub.close()
+            except Exception:  # noqa: BLE001 - already broken; dropping it is the point
+                pass
+
+    def watch(self, execution_id: str) -> None:
+        """Subscribe to the execution's notice now, so a later ``wait`` in this thread does
+        not start with a round trip. Best effort: a failure here never fails the send."""
+        key = self.key(execution_id)
+        try:
+            pubsub = self._pubsub()
+            local = self._local
+            pubsub.subscribe(key)
+            local.watched[key] = None
+            if len(local.watched) > self.WATCH_LIMIT:
+                oldest, _ = local.watched.popitem(last=False)
+                local.arrived.pop(oldest.encode(), None)
+                pubsub.unsubscribe(oldest)
+            local.since_drain += 1
+            if local.since_drain >= self.DRAIN_EVERY:
+                local.since_drain = 0
+                self._drain_nowait(pubsub)
+        except Exception:  # noqa: BLE001 - the enqueue succeeded; waiting will subscribe
+            self._drop_pubsub()
+
+    def unwatch(self, execution_id: str) -> None:
+        """Drop this thread's subscription to the execution, if it has one."""
+        local = self._local
+        pubsub = getattr(local, "pubsub", None)
+        if pubsub is None or getattr(local, "pid", None) != os.getpid():
+            return
+        key = self.key(execution_id)
+        local.arrived.pop(key.encode(), None)
+        if local.watched.pop(key, False) is None:
+            try:
+                pubsub.unsubscribe(key)
+            except Exception:  # noqa: BLE001
+                self._drop_pubsub()
+
+    def _drain_nowait(self, pubsub: Any) -> None:
+        """Read what is already buffered: notices of watched executions are kept for their
+        ``wait``, subscription replies are discarded."""
+        for _ in range(4 * self.DRAIN_EVERY):
+            message = pubsub.get_message(timeout=0.0)
+            if message is None:
+                if not pubsub.connection or not pubsub.connection.can_read(timeout=0):
+                    return
+                continue
+            self._stash(message)
+
+    def _stash(self, message: dict[str, Any]) -> None:
+        if message.get("type") != "message":
+            return
+        channel = message.get("channel")
+        if isinstance(channel, bytes) and channel.decode() in self._local.watched:
+            self._local.arrived[channel] = bytes(message["data"])
 
     def wait(
         self,
@@ -73,39 +155,51 @@ class ResultStore:
         channel = key.encode()
         deadline = None if timeout is None else time.monotonic() + timeout
         pubsub = self._pubsub()
+        local = self._local
+        final = False
         try:
-            pubsub.subscribe(key)
+            if key not in local.watched:
+                pubsub.subscribe(key)
+                local.watched[key] = None
+            arrived: bytes | None = local.arrived.pop(channel, None)
+            if arrived is not None and check(arrived):
+                final = True
+                return arrived
             value = self.backend.client.get(key)
             if value is not None and check(bytes(value)):
+                final = True
                 return bytes(value)
             while True:
                 remaining = 1.0 if deadline is None else deadline - time.monotonic()
                 if remaining <= 0:
+                    # still watched: a caller waiting in slices picks up where this left off
                     raise ResultTimeout(f"no result for {execution_id} within {timeout}s")
                 message = pubsub.get_message(timeout=min(remaining, 1.0))
                 if message is not None and message.get("type") == "message":
                     if message.get("channel") != channel:
-                        continue  # a late notice for an earlier wait on this thread
+                        self._stash(message)  # another watched execution's notice
+                        continue
                     data = bytes(message["data"])
                     if check(data):
+                        final = True
                         return data
                 elif message is None and self.backend.is_memory:
                     value = self.backend.client.get(key)
                     if value is not None and check(bytes(value)):
+                        final = True
                         return bytes(value)
+        except ResultTimeout:
+            raise
         except BaseException:
             # a broken or interrupted subscription is not reused
-            self._local.pubsub = None
-            try:
-                pubsub.close()
-            except Exception:  # noqa: BLE001 - already failing; the original error matters
-                pass
+            final = False
+            self._drop_pubsub()
             raise
         finally:
-            still_ours = getattr(self._local, "pubsub", None) is pubsub
-            if still_ours:
+            still_ours = getattr(local, "pubsub", None) is pubsub
+            if final and still_ours:
+                local.watched.pop(key, None)
                 try:
                     pubsub.unsubscribe(key)
                 except Exception:  # noqa: BLE001 - drop the connection rather than fail a get
-                    self._local.pubsub = None
-                    pubsub.close()
+                    self._drop_pubsub()
