@@ -59,3 +59,18 @@ def test_verdicts_regression_now_passing_and_stale() -> None:
     assert (regressions, now_passing, stale) == (["a"], ["b"], ["gone"])
     # a subset run cannot tell a renamed test from one it did not select
     assert compare(outcomes, expected, full_run=False)[2] == []
+
+
+def test_migrating_states_the_list_length_per_file() -> None:
+    """MIGRATING.md's suite table names as many expected failures per file as the list has."""
+    from compat_tests.celery_suite.run import DOC_END, DOC_START, FILES
+
+    text = (Path(__file__).resolve().parents[1] / "MIGRATING.md").read_text()
+    block = text.partition(DOC_START)[2].partition(DOC_END)[0]
+    rows = [r for r in block.splitlines() if r.startswith("| `test_")]
+    assert len(rows) == len(FILES), "run the suite with --update-doc MIGRATING.md"
+    listed = read_expected(EXPECTED)
+    for file, row in zip(FILES, rows):
+        name = file.rsplit("/", 1)[-1]
+        assert row.startswith(f"| `{name}` |")
+        assert int(row.rstrip(" |").rsplit("|", 1)[-1]) == sum(t.startswith(file) for t in listed)

@@ -82,6 +82,37 @@ def summarize(outcomes: dict[str, str], expected: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+DOC_START, DOC_END = "<!-- celery-suite:start -->", "<!-- celery-suite:end -->"
+
+
+def render_block(outcomes: dict[str, str], expected: dict[str, str], version: str) -> str:
+    """MIGRATING.md's table of the suite's counts per file, from one full run."""
+    lines = [
+        DOC_START,
+        f"| Celery {version} file | tests | passed | skipped by Celery | expected failures |",
+        "|---|---|---|---|---|",
+    ]
+    for file in FILES:
+        mine = {t: o for t, o in outcomes.items() if t.startswith(file)}
+        counts = Counter(mine.values())
+        listed = sum(1 for t in expected if t.startswith(file))
+        lines.append(
+            f"| `{file.rsplit('/', 1)[-1]}` | {len(mine)} | {counts['passed']} "
+            f"| {counts['skipped'] + counts['xfailed']} | {listed} |"
+        )
+    lines.append(DOC_END)
+    return "\n".join(lines)
+
+
+def update_doc(path: Path, block: str) -> None:
+    text = path.read_text()
+    head, found, rest = text.partition(DOC_START)
+    if not found:
+        raise SystemExit(f"{path} has no {DOC_START} marker")
+    _, _, tail = rest.partition(DOC_END)
+    path.write_text(head + block + tail)
+
+
 def run_suite(suite: Path, redis_url: str, pytest_args: list[str], outcomes_file: Path) -> int:
     host_port = redis_url.split("//", 1)[1].split("/", 1)[0]
     host, port = host_port.rsplit(":", 1)
@@ -104,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write-list", action="store_true", help="rewrite the list's ids")
     parser.add_argument("--redis", help="use this Redis URL instead of starting a server")
+    parser.add_argument(
+        "--update-doc", metavar="MARKDOWN", help="write the counts of a full run into this file"
+    )
     args, pytest_args = parser.parse_known_args(argv)
     # a SIGTERM unwinds like an error, so the redis-server we started is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -136,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n== Celery {version}'s integration suite on celery_docket")
     print(summarize(outcomes, expected))
+    if args.update_doc and full_run:
+        update_doc(Path(args.update_doc), render_block(outcomes, expected, version))
     if args.write_list:
         failing = {t: expected.get(t, "TODO: reason") for t, o in outcomes.items() if o == "failed"}
         kept = {t: r for t, r in expected.items() if t not in outcomes}
