@@ -148,6 +148,7 @@ IMPORTED = {
     ".beat": ("Scheduler", "PersistentScheduler", "ScheduleEntry", "SchedulingError"),
     ".backends.redis": ("RedisBackend",),
     ".platforms": ("signals", "EX_OK", "EX_FAILURE", "IS_WINDOWS"),
+    ".bootsteps": ("Step", "StartStopStep", "ConsumerStep"),
     "": ("uuid", "chunks", "xmap", "xstarmap", "current_app", "shared_task"),
 }
 
