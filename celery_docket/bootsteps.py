@@ -65,7 +65,7 @@ class RefusedSteps(set):  # type: ignore[type-arg]
     def update(self, *steps: Any) -> None:
         self._refuse([s for group in steps for s in group])
 
-    def __ior__(self, steps: Any) -> Any:
+    def __ior__(self, steps: Any) -> Any:  # type: ignore[misc]
         return self._refuse(list(steps))
 
 
@@ -89,5 +89,5 @@ class RefusedOptions(set):  # type: ignore[type-arg]
     def update(self, *options: Any) -> None:
         self._refuse()
 
-    def __ior__(self, options: Any) -> Any:
+    def __ior__(self, options: Any) -> Any:  # type: ignore[misc]
         return self._refuse()

@@ -140,7 +140,8 @@ def remaining(
     end = start + ends_in
     if relative:
         end = delta_resolution(end, ends_in).replace(microsecond=0)
-    return end - now
+    left: timedelta = end - now
+    return left
 
 
 def rate(r: Any) -> float:
@@ -228,7 +229,7 @@ def utcoffset(time: Any = _time, localtime: Any = _time.localtime) -> float:
 
 def adjust_timestamp(ts: float, offset: int, here: Any = utcoffset) -> float:
     """A timestamp from a zone ``offset`` hours west of UTC, in this zone."""
-    return ts - (offset - here()) * 3600
+    return float(ts - (offset - here()) * 3600)
 
 
 def get_exponential_backoff_interval(
