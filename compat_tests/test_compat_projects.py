@@ -148,6 +148,7 @@ IMPORTED = {
     ".beat": ("Scheduler", "PersistentScheduler", "ScheduleEntry", "SchedulingError"),
     ".backends.redis": ("RedisBackend",),
     ".platforms": ("signals", "EX_OK", "EX_FAILURE", "IS_WINDOWS"),
+    ".bootsteps": ("Step", "StartStopStep", "ConsumerStep"),
     "": ("uuid", "chunks", "xmap", "xstarmap", "current_app", "shared_task"),
 }
 
@@ -193,6 +194,12 @@ def test_utils_time_helpers(system) -> None:
         2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc
     )
     assert t.rate("10/m") == 10 / 60 and t.weekday("monday") == 1
+    start = datetime(2026, 1, 1, 12, 0, 30, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, 12, 0, 40, tzinfo=timezone.utc)
+    assert t.remaining(start, timedelta(minutes=5), now) == timedelta(minutes=4, seconds=50)
+    assert t.remaining(start, timedelta(minutes=5), now, relative=True) == timedelta(
+        minutes=4, seconds=20
+    )
     assert t.is_naive(datetime(2026, 1, 1)) and not t.is_naive(aware)
 
 

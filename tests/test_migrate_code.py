@@ -63,6 +63,19 @@ def test_rewrite_python_imports_and_targets_only() -> None:
     assert rewrite_python(new) == (new, [])  # idempotent
 
 
+def test_more_plugin_and_patch_forms() -> None:
+    source = (
+        "pytest_plugins += ['celery.contrib.pytest']\n"
+        "pytest_plugins: tuple = ('celery.contrib.pytest',)\n"
+        "mock.patch.multiple('celery.app.task', retry=None)\n"
+        "monkeypatch.setattr('celery.app.task.Task.retry', None)\n"
+        "log = get_task_logger('celery.x')\n"
+    )
+    new, what = rewrite_python(source)
+    assert new.count("celery_docket.") == 4 and "get_task_logger('celery.x')" in new
+    assert len(what) == 4
+
+
 def test_rewritten_import_celery_result_still_resolves(tmp_path: Path) -> None:
     code = "import celery.result\nprint(celery.result.AsyncResult.__module__, celery.Celery)\n"
     new, _ = rewrite_python(code)

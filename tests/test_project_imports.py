@@ -73,3 +73,21 @@ def test_utils_time_timezone_local_and_named_zones() -> None:
     winter = timezone.to_local(datetime(2026, 1, 1, 12), berlin)
     assert winter.hour == 13
     assert isinstance(timezone.local.utcoffset(datetime(2026, 1, 1)), timedelta)
+
+
+def test_bootsteps_import_but_adding_a_step_or_option_raises() -> None:
+    from celery_docket import bootsteps
+
+    class LivenessProbe(bootsteps.StartStopStep):
+        requires = {"celery.worker.components:Timer"}
+
+    app = _app()
+    assert len(app.steps["worker"]) == 0
+    with pytest.raises(NotImplementedError, match="LivenessProbe"):
+        app.steps["worker"].add(LivenessProbe)
+    with pytest.raises(NotImplementedError, match="bootsteps"):
+        app.steps["consumer"] |= {LivenessProbe}
+    with pytest.raises(NotImplementedError, match="user_options"):
+        app.user_options["preload"].add(lambda parser: None)
+    with pytest.raises(NotImplementedError):
+        LivenessProbe(None)

@@ -107,6 +107,18 @@ def gen_task_name(app: Celery, name: str, module: str) -> str:
     return f"{module}.{name}"
 
 
+class _ByKind(dict):  # type: ignore[type-arg]
+    """A dict making its values on first use from their key (``steps["consumer"]``)."""
+
+    def __init__(self, make: Any) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: str) -> Any:
+        value = self[key] = self._make(key)
+        return value
+
+
 class _AppTaskBase:
     """``app.Task``: the base of the app's tasks, ``task_cls`` unless assigned.
 
@@ -191,6 +203,26 @@ class Celery(Publishing):
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    @property
+    def steps(self) -> dict[str, Any]:
+        """``app.steps["worker"]``: readable; adding a bootstep raises (none are run)."""
+        steps = self.__dict__.get("_steps")
+        if steps is None:
+            from ..bootsteps import RefusedSteps
+
+            steps = self.__dict__["_steps"] = _ByKind(RefusedSteps)
+        return steps
+
+    @property
+    def user_options(self) -> dict[str, Any]:
+        """``app.user_options["worker"]``: readable; adding a CLI option raises."""
+        options = self.__dict__.get("_user_options")
+        if options is None:
+            from ..bootsteps import RefusedOptions
+
+            options = self.__dict__["_user_options"] = _ByKind(RefusedOptions)
+        return options
 
     def __reduce__(self) -> Any:
         raise TypeError("Celery apps are not sent between processes by celery_docket")

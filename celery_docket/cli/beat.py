@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ..utils.urls import redact_url
 from . import main as _main
 from .main import (
     LOG_LEVELS,
@@ -21,7 +22,6 @@ from .main import (
     _pidfile,
     broker_errors,
     check_broker,
-    redact_url,
 )
 
 __all__ = ("beat", "check_scheduler")

@@ -33,6 +33,7 @@ CONFIG_FILES = frozenset({"pytest.ini", "setup.cfg", "pyproject.toml", "tox.ini"
 _TARGET_CALLS = frozenset(
     {
         "patch",  # mock.patch("celery.app.task.Task.retry")
+        "multiple",  # mock.patch.multiple("celery.app.task", ...)
         "setattr",  # monkeypatch.setattr("celery.x.y", value)
         "delattr",
         "import_module",
@@ -145,12 +146,25 @@ class _Finder(ast.NodeVisitor):
                 self._string(keyword.value, f"{keyword.arg}=")
         self.generic_visit(node)
 
+    def _plugins(self, targets: list[ast.expr], value: ast.expr | None) -> None:
+        if value is None or not any(
+            isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in targets
+        ):
+            return
+        items = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
+        for item in items:
+            self._string(item, "pytest_plugins")
+
     def visit_Assign(self, node: ast.Assign) -> None:
-        if any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets):
-            value = node.value
-            items = value.elts if isinstance(value, (ast.Tuple, ast.List)) else [value]
-            for item in items:
-                self._string(item, "pytest_plugins")
+        self._plugins(node.targets, node.value)
+        self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self._plugins([node.target], node.value)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self._plugins([node.target], node.value)
         self.generic_visit(node)
 
 

@@ -47,7 +47,7 @@ def namespace(app: Any, with_tasks: bool = True) -> dict[str, Any]:
 
 def _ipython(ns: dict[str, Any]) -> bool:
     try:
-        from IPython import start_ipython  # type: ignore[import-not-found]
+        from IPython import start_ipython
     except ImportError:
         return False
     start_ipython(argv=[], user_ns=ns)
@@ -56,7 +56,7 @@ def _ipython(ns: dict[str, Any]) -> bool:
 
 def _bpython(ns: dict[str, Any]) -> bool:
     try:
-        import bpython  # type: ignore[import-not-found]
+        import bpython
     except ImportError:
         return False
     bpython.embed(ns)

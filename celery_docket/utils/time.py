@@ -127,18 +127,21 @@ def delta_resolution(dt: datetime, delta: timedelta) -> datetime:
 def remaining(
     start: datetime, ends_in: timedelta, now: Any = None, relative: bool = False
 ) -> timedelta:
-    """Time left until ``start + ends_in`` (``relative`` rounds ``start`` to its resolution)."""
+    """Real time left until ``start + ends_in`` (negative once past).
+
+    ``relative`` rounds the end down to the resolution of ``ends_in`` (a whole minute for
+    a one-minute interval); Celery's DST corner cases for day intervals are not copied.
+    """
     now = now() if callable(now) else now
     if now is None:
-        now = datetime.now(start.tzinfo) if start.tzinfo else datetime.now(_dt_timezone.utc)
+        now = datetime.now(_dt_timezone.utc)
         if start.tzinfo is None:
             now = now.replace(tzinfo=None)
-    if relative:
-        start = delta_resolution(start, ends_in)
     end = start + ends_in
-    if end.tzinfo is not None and now.tzinfo is not None and end.utcoffset() != now.utcoffset():
-        now = now.astimezone(end.tzinfo)
-    return end - now
+    if relative:
+        end = delta_resolution(end, ends_in).replace(microsecond=0)
+    left: timedelta = end - now
+    return left
 
 
 def rate(r: Any) -> float:
@@ -226,7 +229,7 @@ def utcoffset(time: Any = _time, localtime: Any = _time.localtime) -> float:
 
 def adjust_timestamp(ts: float, offset: int, here: Any = utcoffset) -> float:
     """A timestamp from a zone ``offset`` hours west of UTC, in this zone."""
-    return ts - (offset - here()) * 3600
+    return float(ts - (offset - here()) * 3600)
 
 
 def get_exponential_backoff_interval(
