@@ -34,6 +34,8 @@ def _redact_one(url: str) -> str:
             query = urlencode(
                 [(k, "**" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs], safe="*"
             )
+    if netloc == parts.netloc and query == parts.query:
+        return url  # nothing secret: as written (urlunsplit would turn memory:// into memory:)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
