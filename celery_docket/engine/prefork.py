@@ -418,6 +418,7 @@ class Supervisor:
         for pid in list(self.children):
             while True:
                 self._enforce_time_limits()
+                self._renew_for_children()  # a graceful drain may outlast the lease
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
                     worst = max(worst, abs(os.waitstatus_to_exitcode(status)))

@@ -119,10 +119,18 @@ class CeleryHandler:
         task_id = message.id
         log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
         exc = WorkerLostError(reason)
-        self._fail_chord(message, exc)
-        return Outcome.dead(reason, self._write(task_id, states.FAILURE, exc))
+        write = self._write(task_id, states.FAILURE, exc)
+        self._fail_chord(message, exc, write=write)
+        return Outcome.dead(reason, write)
 
-    def _fail_chord(self, message: TaskMessage, exc: BaseException, embed: Any = None) -> None:
+    def _fail_chord(
+        self,
+        message: TaskMessage,
+        exc: BaseException,
+        embed: Any = None,
+        *,
+        write: ResultWrite | None = None,
+    ) -> None:
         """A chord header dead-lettered instead of run fails its chord (ChordError), as a
         failing one does; otherwise the body would stay PENDING forever."""
         try:
@@ -132,6 +140,7 @@ class CeleryHandler:
             if not chord or not message.headers.get("group"):
                 return
             request = SimpleNamespace(id=message.id, chord=chord, group=message.headers["group"])
+            self._store_now(message.id, write)
             chords.on_header_failed(self.app, request, exc)
         except Exception:  # noqa: BLE001 - the dead letter and its FAILURE matter more
             log.exception("chord of dead-lettered task %s", message.id)
@@ -226,10 +235,9 @@ class CeleryHandler:
             )
             exc = NotRegistered(name)
             signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
-            self._fail_chord(message, exc)
-            return Outcome.dead(
-                f"unregistered task {name!r}", self._write(task_id, states.FAILURE, exc)
-            )
+            write = self._write(task_id, states.FAILURE, exc)
+            self._fail_chord(message, exc, write=write)
+            return Outcome.dead(f"unregistered task {name!r}", write)
         try:
             args, kwargs, embed = decode_body(message, self.accept, self.max_payload)
         except PayloadTooLarge as exc:
@@ -284,11 +292,9 @@ class CeleryHandler:
                 task.check_arguments(args, kwargs)
             except TypeError as exc:
                 tlog.error("Task %s[%s] raised unexpected: %r", name, task_id, exc)
-                self._fail_chord(message, exc, embed)
-                return Outcome.dead(
-                    f"arguments do not fit {name}: {exc}",
-                    self._write(task_id, states.FAILURE, exc, request=request),
-                )
+                write = self._write(task_id, states.FAILURE, exc, request=request)
+                self._fail_chord(message, exc, embed, write=write)
+                return Outcome.dead(f"arguments do not fit {name}: {exc}", write)
         if task.track_started and not actual_ignore_result(task, request):
             self.app.store_result(
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
@@ -562,7 +568,6 @@ class CeleryHandler:
             done.extra["succeeded"] = name
             return done
         # FAILURE
-        self._send_errbacks(request, outcome)
         write = (
             self._write(
                 task_id, states.FAILURE, outcome.exception, outcome.traceback, request=request
@@ -570,7 +575,17 @@ class CeleryHandler:
             if self._store_wanted(task, request, state)
             else None
         )
+        if request.chord:
+            self._store_now(task_id, write)
+        self._send_errbacks(request, outcome)
         return Outcome.done(write)
+
+    def _store_now(self, task_id: str, write: ResultWrite | None) -> None:
+        """Store a chord header's own FAILURE before the chord's ChordError, as Celery
+        orders them: a ``get()`` that sees the body fail then finds the failed header (its
+        error is the one raised). The commit writes the same value again with the ack."""
+        if write is not None:
+            self.app.results.set(task_id, write.value, self.ttl_ms or None)
 
     def _send_followups(self, request: Context, retval: Any) -> None:
         links.send_followups(self.app, request, retval)
