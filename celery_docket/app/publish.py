@@ -193,6 +193,12 @@ class Publishing:
             retry_policy=None,
         )
         when = _eta_of(message.headers.get("eta"))
+        watch = not options.get("ignore_result") and parent is None
+        if watch:
+            # subscribed before the send, as Celery's Redis backend does (never inside a
+            # worker's task, which must not wait on results): a later get() needs no round
+            # trip, and the send itself is not delayed by it
+            self.results.watch(task_id)
         try:
             execution = self._enqueue(
                 Call(
@@ -207,8 +213,10 @@ class Publishing:
                 )
             )
         except EnginePayloadTooLarge as exc:
+            self.results.unwatch(task_id)
             raise PayloadTooLarge(exc.size, exc.limit) from None
         except (EngineBrokerUnavailable, OSError) as exc:
+            self.results.unwatch(task_id)
             raise BrokerUnavailable(f"cannot publish {name}[{task_id}]: {exc}") from exc
         signals.after_task_publish.send(
             sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
@@ -218,9 +226,8 @@ class Publishing:
         else:
             result = (result_cls or AsyncResult)(execution.id, app=self, task_name=name)
         result.ignored = bool(options.get("ignore_result"))
-        if not result.ignored and parent is None:
-            # subscribed now, as Celery's Redis backend does (never inside a worker's task,
-            # which must not wait on results), so a later get() starts without a round trip
+        if watch and execution.id != task_id:  # an explicit id already queued under another
+            self.results.unwatch(task_id)
             self.results.watch(execution.id)
         if parent is not None and add_to_parent:
             parent.request.children = getattr(parent.request, "children", None) or []
