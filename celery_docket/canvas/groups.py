@@ -449,6 +449,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
             if k not in ("chain", "chord", "task_id", "group_id", "group_index")
         }
         header_opts.update(header_delay)
+        chord_state.reset(app, group_id)
         tasks = self.tasks
         members: list[Any] = []
         results: list[Any] = []
