@@ -17,8 +17,8 @@ from .base import Signature, as_list, maybe_signature, new_id, regen
 def _tasks_of(value: Any, app: Any) -> Any:
     if isinstance(value, group):
         return [maybe_signature(t, app=app) for t in value.tasks]
-    if isinstance(value, Signature):
-        return [value]
+    if isinstance(value, dict):
+        return [maybe_signature(value, app=app)]
     if isinstance(value, (list, tuple)):
         return [maybe_signature(t, app=app) for t in value]
     return regen(maybe_signature(t, app=app) for t in value)
