@@ -166,6 +166,10 @@ def run_task(
         )
         if eager and outcome.state == states.SUCCESS:
             _run_links_eagerly(task, request, outcome.retval)
+        elif eager and outcome.state == states.FAILURE and request.errbacks:
+            from ..worker.links import call_errbacks
+
+            call_errbacks(task.app, request, outcome.exception, outcome.traceback, eager=True)  # type: ignore[arg-type]
         return outcome
     finally:
         task.pop_request()

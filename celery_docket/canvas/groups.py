@@ -17,8 +17,8 @@ from .base import Signature, as_list, maybe_signature, new_id, regen
 def _tasks_of(value: Any, app: Any) -> Any:
     if isinstance(value, group):
         return [maybe_signature(t, app=app) for t in value.tasks]
-    if isinstance(value, Signature):
-        return [value]
+    if isinstance(value, dict):
+        return [maybe_signature(value, app=app)]
     if isinstance(value, (list, tuple)):
         return [maybe_signature(t, app=app) for t in value]
     return regen(maybe_signature(t, app=app) for t in value)
@@ -449,6 +449,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
             if k not in ("chain", "chord", "task_id", "group_id", "group_index")
         }
         header_opts.update(header_delay)
+        chord_state.reset(app, group_id)
         tasks = self.tasks
         members: list[Any] = []
         results: list[Any] = []

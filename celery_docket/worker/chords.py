@@ -37,6 +37,15 @@ def _client(app: Any) -> Any:
     return app.results.backend.client
 
 
+def reset(app: Any, group_id: str) -> None:
+    """Forget an earlier run under this group id: re-applying a frozen chord is a new run."""
+    keys = [f"{p}{group_id}" for p in (CHORD_PREFIX, SIZE_PREFIX, EXTRA_PREFIX, FAILED_PREFIX)]
+    _client(app).delete(*keys)
+    app.docket.redis.delete(f"{FIRED_PREFIX}{group_id}")
+    if _client(app) is not app.docket.redis:
+        _client(app).delete(f"{FIRED_PREFIX}{group_id}")
+
+
 def set_size(app: Any, group_id: str, size: int, body: Any) -> None:
     """Record the header's size once it is sent; fire now if the header already finished."""
     client = _client(app)

@@ -76,7 +76,11 @@ def _new_style(app: Any, sig: Any) -> bool:
     return len(positional) > 1 or any(p.kind is p.VAR_POSITIONAL for p in params)
 
 
-def call_errbacks(app: Any, request: Any, exc: BaseException, traceback: Any) -> None:
+def call_errbacks(
+    app: Any, request: Any, exc: BaseException, traceback: Any, eager: bool = False
+) -> None:
+    """New-style errbacks ``(request, exc, traceback)`` are called here; the others are sent
+    (run here, eagerly, for an eager call) with the failed task's id."""
     for errback in request.errbacks or ():
         sig = app.signature(errback)
         if type(sig).__name__ == "Signature" and _new_style(app, sig):
@@ -86,8 +90,7 @@ def call_errbacks(app: Any, request: Any, exc: BaseException, traceback: Any) ->
                 log.exception("errback %s raised", sig.name)
             continue
         try:
-            sig.apply_async(
-                (request.id,), parent_id=request.id, root_id=request.root_id or request.id
-            )
+            call = sig.apply if eager else sig.apply_async
+            call((request.id,), parent_id=request.id, root_id=request.root_id or request.id)
         except Exception:
             log.exception("errback %s could not be sent", sig.name)
