@@ -148,10 +148,11 @@ def main(argv: list[str] | None = None) -> int:
     args, pytest_args = parser.parse_known_args(argv)
     # a SIGTERM unwinds like an error, so the redis-server we started is stopped
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    full_run = not pytest_args
-    if full_run:
-        pytest_args = list(FILES)
-    elif not any(a.startswith("t/") for a in pytest_args):
+    selects = any(
+        a.startswith("t/") or a in ("-k", "-m") or a.startswith(("-k", "-m")) for a in pytest_args
+    )
+    full_run = not selects  # options such as -q or --durations still run every test
+    if not any(a.startswith("t/") for a in pytest_args):
         pytest_args = [*FILES, *pytest_args]
 
     version = pinned_celery_version()
