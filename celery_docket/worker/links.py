@@ -55,12 +55,31 @@ def fail_request(app: Any, request: Any, exc: BaseException, traceback: Any) -> 
         task_id = sig.options.get("task_id")
         if task_id:
             app.store_result(task_id, exc, states.FAILURE, traceback)
+        body = getattr(sig, "body", None) if sig.subtask_type == "chord" else None
+        for target in _result_holders(app, body):
+            app.store_result(target, exc, states.FAILURE, traceback)
         if sig.options.get("chord") and task_id:
             try:
                 chords.on_part_return(app, chords._FakeRequest(task_id, sig), states.FAILURE, exc)
             except Exception:
                 log.exception("chord of chain step %s", task_id)
     call_errbacks(app, request, exc, traceback)
+
+
+def _result_holders(app: Any, sig: Any) -> list[str]:
+    """The ids whose results stand for a chord step's outcome: its body's (every task of a
+    group body, the last task of a chain body)."""
+    if sig is None:
+        return []
+    sig = app.signature(sig)
+    if sig.subtask_type == "group":
+        return [i for t in sig.tasks for i in _result_holders(app, t)]
+    if sig.subtask_type == "chain":
+        return _result_holders(app, sig.tasks[-1]) if sig.tasks else []
+    if sig.subtask_type == "chord":
+        return _result_holders(app, sig.body)
+    task_id = sig.options.get("task_id")
+    return [task_id] if task_id else []
 
 
 def _new_style(app: Any, sig: Any) -> bool:
@@ -72,8 +91,13 @@ def _new_style(app: Any, sig: Any) -> bool:
         params = inspect.signature(task.run).parameters.values()
     except (TypeError, ValueError):
         return False
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return True
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    return len(positional) > 1 or any(p.kind is p.VAR_POSITIONAL for p in params)
+    if not sig.immutable:
+        # arguments stored on the errback fill parameters first (as Celery counts them)
+        positional = [p for p in positional[len(sig.args) :] if p.name not in sig.kwargs]
+    return len(positional) > 1
 
 
 def call_errbacks(
