@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import _state, protocol, signals, states
 from ..config import Settings
+from ..contrib import integrations
 from ..engine import BrokerUnavailable as EngineBrokerUnavailable
 from ..engine import Call, Docket
 from ..engine import PayloadTooLarge as EnginePayloadTooLarge
@@ -564,6 +565,8 @@ class Celery:
         """Publish a task by name; returns its AsyncResult. Explicit task ids are idempotent."""
         from ..result import AsyncResult
 
+        if integrations.publish_pending:  # once per process: is Sentry/OTel set up?
+            integrations.on_first_publish()
         conf = self.conf
         if conf.task_always_eager and task_type is None and name in self.tasks:
             return self.tasks[name].apply_async(
