@@ -79,7 +79,7 @@ class _Tracing:
         stack = getattr(self.local, "stack", None)
         if stack is None:
             stack = self.local.stack = []
-        return stack  # type: ignore[no-any-return]
+        return stack
 
 
 _tracing: _Tracing | None = None

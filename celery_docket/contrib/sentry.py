@@ -36,7 +36,10 @@ from sentry_sdk.integrations.logging import ignore_logger
 from sentry_sdk.scope import should_send_default_pii
 from sentry_sdk.tracing import BAGGAGE_HEADER_NAME, TransactionSource
 from sentry_sdk.tracing_utils import Baggage
-from sentry_sdk.utils import SENSITIVE_DATA_SUBSTITUTE, capture_internal_exceptions
+from sentry_sdk.utils import (  # type: ignore[attr-defined]
+    SENSITIVE_DATA_SUBSTITUTE,
+    capture_internal_exceptions,
+)
 
 from .. import signals
 from ..exceptions import Ignore, Reject, Retry, SoftTimeLimitExceeded
@@ -177,7 +180,7 @@ def _stack() -> list[Any]:
     stack = getattr(_local, "stack", None)
     if stack is None:
         stack = _local.stack = []
-    return stack  # type: ignore[no-any-return]
+    return stack
 
 
 def _event_processor(task: Any, task_id: str, args: Any, kwargs: Any) -> Any:
