@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import _state, protocol, signals, states
+from ..contrib import integrations
 from ..engine import BrokerUnavailable as EngineBrokerUnavailable
 from ..engine import Call
 from ..engine import PayloadTooLarge as EnginePayloadTooLarge
@@ -113,6 +114,8 @@ class Publishing:
         """Publish a task by name; returns its AsyncResult. Explicit task ids are idempotent."""
         from ..result import AsyncResult
 
+        if integrations.publish_pending:  # once per process: is Sentry/OTel set up?
+            integrations.on_first_publish()
         conf = self.conf
         if conf.task_always_eager and task_type is None and name in self.tasks:
             return self.tasks[name].apply_async(

@@ -705,6 +705,12 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option("--gid", help="Accepted; run the worker as the group you want.")
 @click.option("--umask", help="Accepted.")
 @click.option("--executable", help="Accepted.")
+@click.option(
+    "--metrics-port",
+    type=int,
+    envvar="CELERY_DOCKET_METRICS_PORT",
+    help="Serve Prometheus metrics (celery-exporter's names) on this port.",
+)
 @click.pass_context
 def worker(
     ctx: click.Context,
@@ -741,6 +747,7 @@ def worker(
     gid: str | None,
     umask: str | None,
     executable: str | None,
+    metrics_port: int | None,
 ) -> None:
     """Start a worker.
 
@@ -815,6 +822,10 @@ def worker(
             beat=beat,
             logfile=logfile,
         )
+        if metrics_port is not None:
+            from ..contrib.prometheus import serve
+
+            serve(app, metrics_port, multiprocess=pool == "prefork")
         if not obj.quiet:
             banner = controller.banner()
             if banner:

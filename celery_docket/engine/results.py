@@ -115,6 +115,13 @@ class ResultStore:
         if pubsub is None or getattr(local, "pid", None) != os.getpid():
             return
         key = self.key(execution_id)
+        try:
+            # a notice already on the socket would otherwise be read by the next wait as
+            # fresh (forget() then a re-run: the old FAILURE came back)
+            self._drain_nowait(pubsub)
+        except Exception:  # noqa: BLE001
+            self._drop_pubsub()
+            return
         local.arrived.pop(key.encode(), None)
         if local.watched.pop(key, False) is None:
             try:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import signals
+from ..contrib import integrations
 from ..control import static_key
 from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
 from ..utils.urls import redact_url
@@ -283,6 +284,7 @@ class WorkController:
         app.finalize()
         warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
+        integrations.autoload()
 
     def start(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code."""
@@ -296,6 +298,7 @@ class WorkController:
         mailbox = self._mailbox
         worker.install_signal_handlers()
         signals.worker_process_init.send(sender=None)
+        integrations.autoload()  # tracing is often set up in worker_process_init
         self._on_ready(worker)
         if mailbox is not None:
             mailbox.start()
@@ -347,6 +350,8 @@ class WorkController:
 
             multiprocessing.current_process().name = f"ForkPoolWorker-{slot + 1}"
             signals.worker_process_init.send(sender=None)
+
+        integrations.autoload()  # tracing is often set up in worker_process_init
 
         mailbox = SupervisorMailbox(self)
         supervisor = Supervisor(
