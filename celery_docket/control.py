@@ -41,6 +41,7 @@ from .engine.keys import GROUP, QueueKeys, heartbeat_key
 from .engine.lua import Pipeline, Script
 from .engine.scripts import CANCEL
 from .engine.worker import workers_key
+from .keys import control_channel, revoked_key, revoked_signals_key, static_key
 from .utils.urls import redact_url
 
 log = logging.getLogger("celery_docket.control")
@@ -109,29 +110,6 @@ UNSUPPORTED_CONTROL = {
     "election": "workers hold no elections here",
     "revoke_by_stamped_headers": "revocation is by task id only",
 }
-
-
-# -- key names ---------------------------------------------------------------------------
-
-
-def revoked_key(prefix: str) -> str:
-    """Sorted set: task id -> expiry of its revocation (epoch ms)."""
-    return f"{prefix}:revoked"
-
-
-def revoked_signals_key(prefix: str) -> str:
-    """List of revoked executions removed from the engine before any worker saw them."""
-    return f"{prefix}:revoked:signals"
-
-
-def static_key(prefix: str, digest: str) -> str:
-    """A worker's registered tasks and their attributes, stored once per content digest."""
-    return f"{prefix}:hbstatic:{digest}"
-
-
-def control_channel(prefix: str) -> str:
-    """Pub/sub channel of control notices, which every worker subscribes to."""
-    return f"{prefix}:control"
 
 
 # -- small helpers -----------------------------------------------------------------------

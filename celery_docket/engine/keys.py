@@ -63,8 +63,10 @@ def heartbeat_key(prefix: str, consumer: str) -> str:
     return f"{prefix}:hb:{consumer}"
 
 
-def heartbeat_pattern(prefix: str) -> str:
-    return f"{prefix}:hb:*"
+def workers_key(prefix: str) -> str:
+    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
+    heartbeat keys, so inspection reads them without scanning the keyspace."""
+    return f"{prefix}:workers"
 
 
 def queues_key(prefix: str) -> str:
