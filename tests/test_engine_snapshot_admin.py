@@ -109,3 +109,16 @@ def test_heartbeats_drop_expired_index_entries(docket: Docket) -> None:
     ]
     r.delete(workers_key(prefix))
     assert snapshot.heartbeats(docket) == []
+
+
+def test_held_deliveries_decode_the_heartbeat_fields() -> None:
+    beat = {
+        "deliveries": [
+            {"m": "1-0", "i": "e1", "q": "a", "n": "f", "c": 2, "r": 1.0, "s": 2.0},
+            {"i": "e2"},
+        ]
+    }
+    running, waiting = snapshot.held_deliveries(beat)
+    assert running == snapshot.HeldDelivery("1-0", "e1", "a", "f", 2, 1.0, 2.0)
+    assert (waiting.execution_id, waiting.delivery_count, waiting.started_at) == ("e2", 1, None)
+    assert snapshot.held_deliveries({}) == []

@@ -84,8 +84,8 @@ class NodeView:
         return [
             self._engine_info(d, b)
             for b in self.beats
-            for d in b.get("deliveries") or ()
-            if d.get("s")
+            for d in snapshot.held_deliveries(b)
+            if d.started_at
         ]
 
     @property
@@ -95,28 +95,28 @@ class NodeView:
         return [
             self._engine_info(d, b)
             for b in self.beats
-            for d in b.get("deliveries") or ()
-            if not d.get("s")
+            for d in snapshot.held_deliveries(b)
+            if not d.started_at
         ]
 
-    def _engine_info(self, d: dict[str, Any], beat: dict[str, Any]) -> dict[str, Any]:
+    def _engine_info(self, d: snapshot.HeldDelivery, beat: dict[str, Any]) -> dict[str, Any]:
         """TASK_INFO of a worker that publishes only the engine's fields (a native worker)."""
         return {
-            "id": d.get("i"),
-            "name": d.get("n"),
+            "id": d.execution_id,
+            "name": d.function,
             "args": None,
             "kwargs": None,
-            "type": d.get("n"),
+            "type": d.function,
             "hostname": self.name,
-            "time_start": d.get("s"),
+            "time_start": d.started_at,
             "acknowledged": False,
             "delivery_info": {
                 "exchange": "",
-                "routing_key": d.get("q"),
+                "routing_key": d.queue,
                 "priority": None,
-                "redelivered": int(d.get("c") or 1) > 1,
+                "redelivered": d.delivery_count > 1,
             },
-            "worker_pid": beat.get("pid") if d.get("s") else None,
+            "worker_pid": beat.get("pid") if d.started_at else None,
         }
 
     @property

@@ -58,6 +58,36 @@ def heartbeats(docket: Docket) -> list[dict[str, Any]]:
 
 
 @dataclass(frozen=True)
+class HeldDelivery:
+    """One delivery a consumer holds, as its heartbeat lists it."""
+
+    message_id: str | None
+    execution_id: str | None
+    queue: str | None
+    function: str | None
+    delivery_count: int
+    received_at: float | None
+    started_at: float | None
+    """When it started running; None while it waits for a slot or for its commit."""
+
+
+def held_deliveries(beat: dict[str, Any]) -> list[HeldDelivery]:
+    """The deliveries a heartbeat payload (from :func:`heartbeats`) says its consumer holds."""
+    return [
+        HeldDelivery(
+            message_id=d.get("m"),
+            execution_id=d.get("i"),
+            queue=d.get("q"),
+            function=d.get("n"),
+            delivery_count=int(d.get("c") or 1),
+            received_at=d.get("r"),
+            started_at=d.get("s"),
+        )
+        for d in beat.get("deliveries") or ()
+    ]
+
+
+@dataclass(frozen=True)
 class QueueCounts:
     """How much one queue holds."""
 
@@ -188,10 +218,12 @@ def stream_bodies(docket: Docket, entries: Sequence[tuple[str, str]]) -> list[by
 
 __all__ = [
     "ExecutionRecord",
+    "HeldDelivery",
     "ParkedEntry",
     "QueueCounts",
     "execution_records",
     "heartbeats",
+    "held_deliveries",
     "parked",
     "queue_counts",
     "stream_bodies",
