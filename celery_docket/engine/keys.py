@@ -69,6 +69,15 @@ def workers_key(prefix: str) -> str:
     return f"{prefix}:workers"
 
 
+def result_key(result_prefix: str, execution_id: str) -> str:
+    """An execution's stored result (and the pub/sub channel told when it is written).
+
+    ``result_prefix`` is whole: the facade passes Celery's ``celery-task-meta-``, the native
+    API ``<prefix>:result:``.
+    """
+    return f"{result_prefix}{execution_id}"
+
+
 def queues_key(prefix: str) -> str:
     """Set of every queue name that ever received work (for inspection and purge)."""
     return f"{prefix}:queues"
