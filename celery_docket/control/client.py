@@ -8,14 +8,13 @@ computed from the heartbeats rather than waited for, so they come at once.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..keys import control_channel
 from .inspect import INSPECT_COMMANDS, UNSUPPORTED_INSPECT, Inspect
-from .nodes import NodeView, destinations, live_nodes
+from .nodes import NodeView, live_nodes
+from .notices import encode_notice
 from .queues import app_queues, purge_queues
 from .revoke import revoke_tasks, signum_of
 
@@ -56,13 +55,8 @@ class Control:
         return str(self.app.docket.prefix)
 
     def _publish(self, command: str, arguments: dict[str, Any], destination: Any) -> None:
-        notice = {
-            "cmd": command,
-            "args": arguments,
-            "destination": destinations(destination),
-            "sent": time.time(),
-        }
-        self.app.docket.redis.publish(control_channel(self._prefix), json.dumps(notice))
+        notice = encode_notice(command, arguments, destination)
+        self.app.docket.redis.publish(control_channel(self._prefix), notice)
 
     def _replies(
         self,

@@ -21,7 +21,8 @@ from typing import Any
 from .. import states
 from ..engine import admin, snapshot
 from ..keys import control_channel, revoked_key, revoked_signals_key
-from .nodes import destinations, live_nodes
+from .nodes import live_nodes
+from .notices import encode_notice
 from .queues import known_queues
 from .shapes import as_text, message_info
 
@@ -196,19 +197,14 @@ def revoke_tasks(
     if removed:
         pipe.rpush(revoked_signals_key(prefix), *[json.dumps(x) for x in removed])
         pipe.expire(revoked_signals_key(prefix), int(revoke_expires(app)))
-    notice = {
-        "cmd": "revoke",
-        "args": {
-            "ids": ids,
-            "expires_ms": expires_ms,
-            "terminate": bool(terminate),
-            "signum": signum,
-            "signals": len(removed),
-        },
-        "destination": destinations(destination),
-        "sent": time.time(),
+    arguments = {
+        "ids": ids,
+        "expires_ms": expires_ms,
+        "terminate": bool(terminate),
+        "signum": signum,
+        "signals": len(removed),
     }
-    pipe.publish(control_channel(prefix), json.dumps(notice))
+    pipe.publish(control_channel(prefix), encode_notice("revoke", arguments, destination))
     pipe.execute()
     docket.backend.notify()
     log.info("revoked %s%s", ", ".join(ids), " (terminate)" if terminate else "")
