@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import import_module
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,22 +34,20 @@ safe_url = redact_url
 
 
 def connection_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OSError, ConnectionError]
-    try:
-        import redis
+    """What "the broker cannot be reached" raises (imported on use: ``--help`` stays fast)."""
+    import redis
 
-        errors += [redis.ConnectionError, redis.TimeoutError]
-    except ImportError:  # pragma: no cover - redis is a dependency
-        pass
-    for module, name in (
-        ("celery_docket.engine", "BrokerUnavailable"),
-        ("celery_docket.exceptions", "BrokerUnavailable"),
-    ):
-        try:
-            errors.append(getattr(import_module(module), name))
-        except (ImportError, AttributeError):  # pragma: no cover - written in parallel
-            pass
-    return tuple(errors)
+    from ..engine import BrokerUnavailable as EngineUnavailable
+    from ..exceptions import BrokerUnavailable
+
+    return (
+        OSError,
+        ConnectionError,
+        redis.ConnectionError,
+        redis.TimeoutError,
+        EngineUnavailable,
+        BrokerUnavailable,
+    )
 
 
 def one_line(exc: BaseException) -> str:
@@ -85,10 +82,8 @@ def check_broker(url: str | None, timeout: float = 5.0) -> None:
     if not url or urlsplit(str(url)).scheme in ("", "memory"):
         return
     with broker_errors(str(url)):
-        try:
-            from celery_docket.engine import connect
-        except ImportError:  # pragma: no cover - the engine is part of the package
-            return
+        from ..engine import connect
+
         try:
             backend = connect(str(url), socket_timeout=timeout)
         except ValueError as exc:

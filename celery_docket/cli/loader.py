@@ -238,13 +238,10 @@ class CLIContext:
             if isinstance(self._app_spec, str) and self._app_spec:
                 app = load_app(self._app_spec)
             else:
-                try:
-                    from celery_docket import current_app
-                except ImportError:
-                    app = _celery_class()()
-                else:
-                    getter = getattr(current_app, "_get_current_object", None)
-                    app = getter() if getter is not None else current_app
+                from celery_docket import current_app
+
+                getter = getattr(current_app, "_get_current_object", None)
+                app = getter() if getter is not None else current_app
             if self.config:
                 self._apply_config(app, self.config)
         return app

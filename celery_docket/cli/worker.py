@@ -100,10 +100,8 @@ def task_modules(app: Any, extra: Sequence[str]) -> list[str]:
 
 def make_worker(app: Any, **options: Any) -> Any:
     """The worker the ``worker`` and ``beat`` commands start (tests replace it)."""
-    try:
-        from celery_docket.worker import WorkController
-    except ImportError as exc:
-        raise click.ClickException(f"The worker is not available: {exc}") from None
+    from ..worker import WorkController
+
     return WorkController(app, **options)
 
 
