@@ -382,15 +382,15 @@ class CeleryHandler:
 
     def _info(self, d: Delivery, request: Context, task: Any) -> dict[str, Any]:
         """Celery's TASK_INFO of a task starting now (for ``inspect active``)."""
-        from ..control import _jsonable
+        from ..control.shapes import jsonable
         from .mailbox import HB_LIMIT
 
         h = request.headers or {}
         return {
             "id": request.id,
             "name": task.name,
-            "args": _jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
-            "kwargs": _jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
+            "args": jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
+            "kwargs": jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
             "type": task.name,
             "hostname": self.hostname,
             "time_start": time.time(),
