@@ -43,6 +43,7 @@ SUPPORTED_SETTINGS = frozenset(
         "task_track_started",
         "task_acks_late",
         "task_time_limit",
+        "task_default_rate_limit",
         "task_soft_time_limit",
         "task_default_queue",
         "task_routes",

@@ -206,7 +206,7 @@ def control(
     destination: list[str] | None,
     as_json: bool,
 ) -> None:
-    """Tell the workers: COMMAND is revoke, terminate, time_limit, add_consumer,
+    """Tell the workers: COMMAND is revoke, terminate, time_limit, rate_limit, add_consumer,
     cancel_consumer, pool_grow, pool_shrink, heartbeat or shutdown."""
     from celery_docket.control import CONTROL_COMMANDS, UNSUPPORTED_CONTROL
 

@@ -26,13 +26,13 @@ CONTROL_COMMANDS = (
     "heartbeat",
     "pool_grow",
     "pool_shrink",
+    "rate_limit",
     "revoke",
     "shutdown",
     "terminate",
     "time_limit",
 )
 UNSUPPORTED_CONTROL = {
-    "rate_limit": "task rate limits are accepted but not enforced by celery-docket yet",
     "autoscale": "there is no autoscaler; use pool_grow/pool_shrink or -c",
     "pool_restart": "restart the worker (a process manager does this) instead",
     "enable_events": "celery-docket sends no task events; inspect reads Redis instead",
@@ -171,8 +171,40 @@ class Control:
 
     def rate_limit(
         self, task_name: str, rate_limit: Any, destination: Any = None, **kwargs: Any
-    ) -> Any:
-        return self._unsupported("rate_limit")
+    ) -> list[dict[str, Any]] | None:
+        """Set a task's rate limit for every worker at once (Celery: per worker, until it
+        restarts). The limit is kept in Redis, so workers started later obey it too; 0 lifts
+        any limit, ``"default"`` goes back to the task's own. ``destination`` cannot narrow
+        a limit that holds across all workers: it only selects who replies."""
+        from ..engine.ratelimit import RateLimits
+        from ..utils.time import rate
+
+        error = None
+        per_second: float | None = None
+        if str(rate_limit).strip().lower() != "default":
+            try:
+                per_second = rate(rate_limit)
+            except (ValueError, KeyError, TypeError) as exc:
+                error = f"Invalid rate limit string: {exc!r}"
+        if error is None:
+            RateLimits(self.app.docket.redis, self.app.docket.prefix).set_limit(
+                task_name, per_second
+            )
+
+        def answer(node: NodeView) -> dict[str, Any]:
+            if error is not None:
+                return {"error": error}
+            if task_name not in node.registered:
+                return {"error": "unknown task"}
+            return {"ok": "new rate limit set successfully"}
+
+        return self._replies(
+            answer,
+            destination,
+            bool(kwargs.get("reply")),
+            kwargs.get("limit"),
+            kwargs.get("callback"),
+        )
 
     def time_limit(
         self,
@@ -370,6 +402,8 @@ class Control:
             return self.time_limit(
                 args["task_name"], args.get("soft"), args.get("hard"), destination, **common
             )
+        if command == "rate_limit":
+            return self.rate_limit(args["task_name"], args.get("rate_limit"), destination, **common)
         if command == "add_consumer":
             return self.add_consumer(args["queue"], destination=destination, **common)
         if command == "cancel_consumer":
