@@ -182,7 +182,7 @@ def test_revoke_reaches_a_running_worker_and_survives_restarts(app: Celery) -> N
 
 
 def test_revocations_expire(app: Celery) -> None:
-    app.conf.docket_revoke_expires = 0.6
+    app.conf.docket_revoke_expires = 1.5
     runs: list[int] = []
 
     @app.task(name="ctl.exp")
@@ -191,11 +191,13 @@ def test_revocations_expire(app: Celery) -> None:
         return x
 
     task_id = f"exp-{uuid.uuid4().hex[:6]}"
-    app.control.revoke(task_id)
     w = start(app)
     try:
+        revoked_at = time.monotonic()
+        app.control.revoke(task_id)
         assert app.control.inspect().revoked() == {w.hostname: [task_id]}
-        time.sleep(0.8)
+        assert time.monotonic() - revoked_at < 1.5, "too slow to see the revoke before it expired"
+        time.sleep(1.7)
         assert app.control.inspect().revoked() == {w.hostname: []}
         app.AsyncResult(task_id).forget()  # the REVOKED state written by the revoke
         assert exp.apply_async((1,), task_id=task_id).get(timeout=10) == 1

@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from datetime import datetime, timezone
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -155,8 +156,13 @@ class CeleryHandler:
         if committed and name is not None:
             worker_state.task_ready(d.execution_id, str(name), successful=True)
 
-    def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
-        return time_limits(message.headers, task, self.time_limit, self.soft_time_limit, self.app)
+    def _limits_of(self, d: Delivery, message: TaskMessage, task: Any) -> tuple[Any, Any]:
+        """The run's (hard, soft) limits, looked up once per delivery (the pool asks too)."""
+        if (limits := d.scratch.get("limits")) is None:
+            limits = d.scratch["limits"] = time_limits(
+                message.headers, task, self.time_limit, self.soft_time_limit, self.app
+            )
+        return limits  # type: ignore[return-value]
 
     @staticmethod
     def _message(d: Delivery) -> TaskMessage:
@@ -184,9 +190,7 @@ class CeleryHandler:
             task = self.app._tasks.get(message.task)
         except Exception:
             return None
-        if task is None:
-            return None
-        return self.time_limits(message, task)[0]
+        return None if task is None else self._limits_of(d, message, task)[0]
 
     # -- the handler ----------------------------------------------------------------------
 
@@ -295,8 +299,8 @@ class CeleryHandler:
             self.app.store_result(
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
             )
-        hard, soft = self.time_limits(message, task)
-        self.activity.started(self._info(d, request, task))
+        hard, soft = self._limits_of(d, message, task)
+        self.activity.started(task_id, partial(self._info, d, request, task, time.time()))
         try:
             with soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
@@ -376,8 +380,8 @@ class CeleryHandler:
             sender=task, request=request, terminated=False, signum=None, expired=False
         )
 
-    def _info(self, d: Delivery, request: Context, task: Any) -> dict[str, Any]:
-        """Celery's TASK_INFO of a task starting now (for ``inspect active``)."""
+    def _info(self, d: Delivery, request: Context, task: Any, started: float) -> dict[str, Any]:
+        """Celery's TASK_INFO of a running task (for ``inspect active``), built on demand."""
         from ..control.shapes import jsonable
         from .mailbox import HB_LIMIT
 
@@ -389,7 +393,7 @@ class CeleryHandler:
             "kwargs": jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
             "type": task.name,
             "hostname": self.hostname,
-            "time_start": time.time(),
+            "time_start": started,
             "acknowledged": task.acks_late is False,
             "delivery_info": request.delivery_info,
             "worker_pid": _pid(),
