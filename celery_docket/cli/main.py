@@ -705,6 +705,7 @@ def _make_worker(app: Any, **options: Any) -> Any:
 @click.option("--gid", help="Accepted; run the worker as the group you want.")
 @click.option("--umask", help="Accepted.")
 @click.option("--executable", help="Accepted.")
+@click.option("--celery-intake", is_flag=True, help="Also run Celery's queued messages (cutover).")
 @click.option(
     "--metrics-port",
     type=int,
@@ -748,6 +749,7 @@ def worker(
     umask: str | None,
     executable: str | None,
     metrics_port: int | None,
+    celery_intake: bool = False,
 ) -> None:
     """Start a worker.
 
@@ -798,6 +800,8 @@ def worker(
         app.conf.worker_prefetch_multiplier = prefetch_multiplier
     if task_events:
         app.conf.worker_send_task_events = True
+    if celery_intake:
+        app.conf.docket_celery_intake = True
     if obj.no_color:
         app.conf.worker_log_color = False
 
@@ -1363,6 +1367,9 @@ def info(ctx: click.Context, queues: list[str] | None, as_json: bool) -> None:
     app = _remote_app(obj)
     with broker_errors(_broker_url(app)):
         overview = queue_overview(app, queues)
+    from .migrate import celery_backlog_warning
+
+    celery_backlog_warning(obj, app, queues or [*overview["queues"], app.conf.task_default_queue])
     if as_json:
         obj.echo(json.dumps(overview))
         return
@@ -1539,10 +1546,11 @@ def _register_commands() -> None:
     """Add the commands kept in their own modules (they import this one's helpers)."""
     from .beat import beat
     from .hints import hint_commands
+    from .migrate import migrate
     from .migrate_code import migrate_code
     from .shell import shell
 
-    for command in (beat, migrate_code, shell, *hint_commands()):
+    for command in (beat, migrate, migrate_code, shell, *hint_commands()):
         celery.add_command(command)
 
 
