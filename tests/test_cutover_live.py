@@ -34,9 +34,21 @@ BIN = Path(sys.executable).parent
 VT = 3.0  # Celery's visibility timeout here: reserved messages orphaned 3 s after a crash
 
 
+@pytest.fixture(scope="module")
+def server() -> Iterator[RedisServer]:
+    """One server for the module: the apps under test read its URL once, at import."""
+    srv = RedisServer().start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
 @pytest.fixture
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    server = RedisServer().start()
+def env(server: RedisServer, tmp_path: Path) -> Iterator[dict[str, str]]:
+    import redis
+
+    redis.Redis.from_url(server.url).flushall()
     values = {
         "CUT_REDIS": server.url,
         "CUT_LEDGER": str(tmp_path / "ledger"),
@@ -53,7 +65,6 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        server.stop()
 
 
 class Procs:
@@ -152,7 +163,8 @@ def rolling_deploy(env: dict[str, str], procs: Procs, n: int, eta_s: float) -> N
     r = redis.Redis.from_url(env["CUT_REDIS"])
     path = env["CUT_LEDGER"]
     expected: list[str] = []
-    plain, countdowns, etas = int(n * 0.65), max(n // 15, 4), max(n // 15, 4)
+    countdowns, etas, size = max(n // 15, 4), max(n // 15, 4), max(n // 30, 5)
+    plain = n - etas - 2 * countdowns - size - 7  # the rest: two 3-step chains, the chord body
     started = time.monotonic()
 
     # phase 1: only Celery runs; it reserves the ETA tasks and runs the rest
@@ -188,7 +200,6 @@ def rolling_deploy(env: dict[str, str], procs: Procs, n: int, eta_s: float) -> N
     expected += [cs.work.delay(i).id for i in range(plain - plain // 2 - plain // 4)]
     last_chain = chain(cs.add.s(5, 5), cs.add.s(6), cs.add.s(7)).apply_async()
     expected += result_ids(last_chain)
-    size = max(n // 30, 5)
     the_chord = chord([cs.add.s(i, i) for i in range(size)], cs.tsum.s()).apply_async()
     expected += result_ids(the_chord)
     sent = len(expected)
@@ -237,3 +248,47 @@ def test_rolling_deploy_from_celery(env: dict[str, str], procs: Procs) -> None:
 @pytest.mark.slow
 def test_rolling_deploy_from_celery_5000(env: dict[str, str], procs: Procs) -> None:
     rolling_deploy(env, procs, 5000, eta_s=120)
+
+
+def test_roll_back_to_celery(env: dict[str, str], procs: Procs) -> None:
+    """Our ready and parked work goes back to Celery's lists; a Celery worker runs all of it."""
+    import redis
+
+    from celery_docket import chain
+    from tests.cutover_apps import celery_side as cs
+    from tests.cutover_apps import docket_side as ds
+
+    r = redis.Redis.from_url(env["CUT_REDIS"])
+    path = env["CUT_LEDGER"]
+    ready = [ds.work.delay(i).id for i in range(120)]
+    prio = [ds.work.apply_async((i,), priority=6).id for i in range(10)]
+    start = time.time()
+    parked = [ds.work.apply_async((i,), countdown=6).id for i in range(30)]
+    the_chain = chain(ds.add.s(1, 1), ds.add.s(2), ds.add.s(3)).apply_async()
+    expected = {*ready, *prio, *parked, *result_ids(the_chain)}
+    k = ds.app.docket.keys("celery")
+    assert r.xlen(k.stream) == 131 and r.zcard(k.due) == 30  # the chain's first step is ready
+
+    out = cli(env, "migrate", "--to-celery", "--dry-run")
+    assert "161 message(s) would go back" in out, out
+    out = cli(env, "migrate", "--to-celery")
+    assert "161 message(s) went back to Celery's lists (30 with an ETA)" in out, out
+    assert r.xlen(k.stream) == 0 and r.zcard(k.due) == 0
+    assert r.llen("celery") == 151 and r.llen("celery\x06\x166") == 10
+    out = cli(env, "migrate", "--to-celery")  # twice: nothing more
+    assert "0 message(s) went back" in out, out
+
+    procs.celery_worker()
+    wait_for(lambda: expected <= set(ledger.runs(path)), 60, "Celery to run what went back")
+    time.sleep(1.0)
+    runs = ledger.runs(path)
+    assert {t: c for t, c in runs.items() if c != 1} == {}
+    assert set(runs) == expected
+    assert {side for side, _t, _a in ledger.read(path)} == {"celery"}
+    at = {t: a for _s, t, a in ledger.read(path)}
+    assert min(at[t] for t in parked) >= start + 6 - 0.05  # the countdown survived the trip
+    # our client reads what Celery's worker stored, and Celery's client reads the same
+    assert the_chain.get(timeout=10) == 7
+    assert cs.app.AsyncResult(the_chain.id).get(timeout=10) == 7
+    assert ds.app.AsyncResult(ready[0]).get(timeout=10) == 0
+    assert "Dry run: 0 message(s) would move" in cli(env, "migrate", "--dry-run")
