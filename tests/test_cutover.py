@@ -175,3 +175,58 @@ def test_to_kombu_is_what_from_kombu_reads() -> None:
     back = from_kombu(payload, ["json"], "q")
     assert back.message.headers == msg.headers and back.message.body == msg.body
     assert back.priority == 6 and back.eta is not None and back.protocol == 2
+
+
+def test_worker_and_info_warn_about_celerys_backlog(
+    apps: Any, prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from click.testing import CliRunner
+
+    from celery_docket.cli.main import celery as celery_group
+    from celery_docket.worker import WorkController
+
+    capp, ours, _r = apps
+    for i in range(4):
+        capp.send_task("t.work", (i,))
+    with caplog.at_level("WARNING", logger="celery_docket.cutover"):
+        controller = WorkController(
+            ours, pool="threads", concurrency=1, queues=["celery"], setup_logging=False
+        ).start_in_thread()
+        controller.stop()
+    hint = [r.getMessage() for r in caplog.records if "Celery's Redis lists" in r.getMessage()]
+    assert hint and "4 message(s)" in hint[0] and "migrate" in hint[0]
+    assert controller.celery_intake is None  # warned, not taken: the intake is off
+
+    import tests.test_cutover as this
+
+    this.cli_app = ours
+    result = CliRunner().invoke(
+        celery_group, ["-A", "tests.test_cutover:cli_app", "info"], prog_name="celery-docket"
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 message(s) wait in Celery's Redis lists" in result.output
+    assert "celery-docket -A <app> migrate" in result.output
+
+
+def test_worker_with_the_intake_runs_celerys_messages(apps: Any, prefix: str) -> None:
+    from celery_docket.worker import WorkController
+
+    capp, ours, r = apps
+    ran: list[int] = []
+
+    @ours.task(name="t.work")
+    def work(n: int) -> int:
+        ran.append(n)
+        return n
+
+    ours.conf.docket_celery_intake = True
+    controller = WorkController(
+        ours, pool="threads", concurrency=2, queues=["celery"], setup_logging=False
+    ).start_in_thread()
+    try:
+        ids = [capp.send_task("t.work", (i,)).id for i in range(10)]
+        assert [ours.AsyncResult(t).get(timeout=10) for t in ids] == list(range(10))
+    finally:
+        controller.stop()
+    assert sorted(ran) == list(range(10))
+    assert controller.celery_intake is not None and controller.celery_intake._thread is None
