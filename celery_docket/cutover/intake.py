@@ -23,6 +23,7 @@ log = logging.getLogger("celery_docket.cutover")
 
 POLL_SECONDS = 0.25
 UNACKED_EVERY = 5.0
+LOG_EVERY = 10.0
 
 
 def backlog_hint(app: Any, queues: list[str], mover: Mover | None = None) -> str | None:
@@ -63,7 +64,8 @@ class Intake:
             self._thread = None
 
     def _run(self) -> None:
-        last_unacked = 0.0
+        last_unacked = last_log = 0.0
+        logged = 0
         delay = 0.0
         while not self._stop.wait(delay):
             try:
@@ -75,9 +77,10 @@ class Intake:
                 if now - last_unacked >= UNACKED_EVERY:
                     last_unacked = now
                     moved += self.mover.drain_unacked(self.queues).total
-                if moved:
-                    self.moved += moved
-                    log.info("moved %d message(s) from Celery's queues", moved)
+                self.moved += moved
+                if self.moved > logged and now - last_log >= LOG_EVERY:
+                    log.info("moved %d message(s) from Celery's queues", self.moved - logged)
+                    logged, last_log = self.moved, now
                 delay = 0.0 if moved else POLL_SECONDS
             except Exception as exc:  # Redis down for a while: keep trying, say why
                 log.warning("Celery intake: %s: %s", type(exc).__name__, exc)

@@ -5,8 +5,8 @@ queue's list, or ``HDEL`` from ``unacked`` plus ``ZREM`` from ``unacked_index``)
 that removed it, runs the engine's own add script: the message lands in our stream, or parked
 in ``due`` when it has an ETA. A message another consumer took first (a Celery worker, another
 intake, kombu restoring it) is reported ``gone`` and nothing is added. An add also takes a
-``once`` token per (task id, retries), so a copy of the same message met later (kombu restored
-it to the list while we took the reserved one) is dropped instead of run twice.
+``once`` token per (task id, retries), kept an hour, so a copy of the same message met soon
+after (the same message published twice) is dropped instead of run twice.
 
 Celery's keys and ours are in different hash slots: this needs one Redis (not a Cluster), the
 same one Celery and we share during a rolling deploy.
@@ -57,7 +57,11 @@ end
 
 TAKE_INTO_DOCKET = _TAKE + ADD
 
-ONCE_TTL_MS = 30 * 24 * 3600 * 1000
+#: how long a moved (task id, retries) keeps its copies out. kombu's own hand-overs (restore
+#: of reserved messages, warm shutdown) race with our HDEL/LREM atomically and cannot
+#: duplicate; the token is for a message published twice, so an hour is plenty and a busy
+#: deployment keeps only an hour's worth of tokens
+ONCE_TTL_MS = 3600 * 1000
 
 
 def once_key(prefix: str, task_id: str, retries: int) -> str:
