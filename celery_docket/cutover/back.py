@@ -51,6 +51,12 @@ return 1
 """
 
 
+def _dumps(value: Any) -> str:
+    """kombu's JSON (what its transport writes): typed values survive the trip."""
+    text: str = kjson.dumps(value)  # type: ignore[no-untyped-call]
+    return text
+
+
 @dataclass
 class BackTally:
     """What went back, per queue and per task name; what stayed and why."""
@@ -150,7 +156,7 @@ class Returner:
                     tally.moved[q] += 1
                     tally.by_task[msg.task] += 1
                     continue
-                payload = kjson.dumps(to_kombu(msg, q))
+                payload = _dumps(to_kombu(msg, q))
                 target = self.layout.queue_list(q, self.layout.step(msg.properties.get("priority")))
                 pipe.script(
                     self._ready,
@@ -192,7 +198,7 @@ class Returner:
                     continue
                 eta = datetime.fromtimestamp(float(score) / 1000, timezone.utc)
                 msg.headers["eta"] = eta.isoformat()
-                payload = kjson.dumps(to_kombu(msg, q))
+                payload = _dumps(to_kombu(msg, q))
                 target = self.layout.queue_list(q, self.layout.step(msg.properties.get("priority")))
                 pipe.script(
                     self._parked, [k.due, k.run(eid), target, self._once(msg)], [eid, payload]
