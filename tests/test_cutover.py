@@ -230,3 +230,41 @@ def test_worker_with_the_intake_runs_celerys_messages(apps: Any, prefix: str) ->
         controller.stop()
     assert sorted(ran) == list(range(10))
     assert controller.celery_intake is not None and controller.celery_intake._thread is None
+
+
+def test_migrate_command_counts_moves_and_moves_nothing_twice(apps: Any, prefix: str) -> None:
+    from click.testing import CliRunner
+
+    from celery_docket.cli.main import celery as celery_group
+
+    capp, ours, r = apps
+
+    @ours.task(name="t.work")
+    def work(n: int) -> int:
+        return n
+
+    for i in range(5):
+        capp.send_task("t.work", (i,), countdown=300 if i == 0 else None)
+    capp.send_task("t.other", ())
+    _reserve(capp, r, prefix, time.time() - 600)
+
+    import tests.test_cutover as this
+
+    this.cli_app = ours
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(
+            celery_group, ["-A", "tests.test_cutover:cli_app", "migrate", *args]
+        )
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    out = run("--dry-run")
+    assert "celery: 6 ready (1 with an ETA), 1 reserved by a Celery worker that is gone" in out
+    assert "6  t.work" in out and "1  t.other  (not registered in this app)" in out
+    assert "Dry run: 7 message(s) would move" in out
+    out = run()
+    assert "Moved 7 message(s)" in out and "1 parked until their ETA" in out
+    assert "Nothing to move" in run()
+    assert "Dry run: 0 message(s) would move" in run("--dry-run")
+    assert r.xlen(ours.docket.keys("celery").stream) == 6

@@ -24,9 +24,21 @@ def _queues(app: Any, mover_queues: list[str], queues: list[str] | None) -> list
     return sorted({*configured, default, *mover_queues})
 
 
-def _by_task(counter: Counter[str], echo: Any, limit: int = 20) -> None:
+def _known_tasks(app: Any) -> set[str] | None:
+    try:
+        app.loader_import_modules()
+        app.finalize()
+        return set(app.tasks)
+    except Exception:  # a broken task module is the worker's to report
+        return None
+
+
+def _by_task(
+    counter: Counter[str], echo: Any, limit: int = 20, known: set[str] | None = None
+) -> None:
     for name, n in counter.most_common(limit):
-        echo(f"    {n:>8}  {name}")
+        unknown = known is not None and name not in known
+        echo(f"    {n:>8}  {name}" + ("  (not registered in this app)" if unknown else ""))
     if len(counter) > limit:
         echo(f"    {sum(counter.values()) - sum(n for _, n in counter.most_common(limit)):>8}"
              f"  ({len(counter) - limit} other task names)")  # fmt: skip
@@ -87,7 +99,7 @@ def _forward(
             )
     if census.by_task:
         obj.echo("by task:")
-        _by_task(census.by_task, obj.echo)
+        _by_task(census.by_task, obj.echo, known=_known_tasks(app))
     if dry_run:
         obj.echo(f"Dry run: {waiting} message(s) would move from Celery's queues {names}.")
         return

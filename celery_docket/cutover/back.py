@@ -25,8 +25,7 @@ from ..engine import Docket
 from ..engine.keys import GROUP, heartbeat_pattern
 from ..engine.lua import Pipeline, Script
 from ..protocol import TaskMessage
-from .layout import CeleryLayout
-from .move import once_key
+from .layout import CeleryLayout, once_key
 from .translate import to_kombu
 
 log = logging.getLogger("celery_docket.cutover")

@@ -86,6 +86,11 @@ class CeleryLayout:
         return self._k(f"celery-taskset-meta-{group_id}.j")
 
 
+def once_key(prefix: str, task_id: str, retries: int) -> str:
+    """Our one key of the cutover: the token that lets (task id, retries) in at most once."""
+    return f"{prefix}:cutover:once:{task_id}:{retries}"
+
+
 def queues_of_binding(members: list[bytes], routing_key: str) -> list[str]:
     """Queues a direct exchange's bindings route ``routing_key`` to."""
     out = []

@@ -34,7 +34,7 @@ from ..engine.keys import GROUP, queues_key
 from ..engine.lua import Pipeline, Script
 from ..engine.scripts import ADD
 from ..worker.chords import SIZE_PREFIX
-from .layout import CeleryLayout, queues_of_binding
+from .layout import CeleryLayout, once_key, queues_of_binding
 from .translate import Incoming, NotATask, from_kombu, parse, task_name_of
 
 log = logging.getLogger("celery_docket.cutover")
@@ -62,11 +62,6 @@ TAKE_INTO_DOCKET = _TAKE + ADD
 #: duplicate; the token is for a message published twice, so an hour is plenty and a busy
 #: deployment keeps only an hour's worth of tokens
 ONCE_TTL_MS = 3600 * 1000
-
-
-def once_key(prefix: str, task_id: str, retries: int) -> str:
-    """The token that lets one (task id, retries) in at most once."""
-    return f"{prefix}:cutover:once:{task_id}:{retries}"
 
 
 @dataclass
