@@ -268,3 +268,20 @@ def test_migrate_command_counts_moves_and_moves_nothing_twice(apps: Any, prefix:
     assert "Nothing to move" in run()
     assert "Dry run: 0 message(s) would move" in run("--dry-run")
     assert r.xlen(ours.docket.keys("celery").stream) == 6
+
+
+def test_the_intakes_index_pass_pages_past_what_it_does_not_serve(apps: Any, prefix: str) -> None:
+    capp, ours, r = apps
+    old = time.time() - 120
+    ids = [_reserve(capp, r, prefix, old - i) for i in range(7)]
+    other = capp.send_task("t.work", (1,), queue="elsewhere")
+    raw = r.rpop(f"{prefix}:elsewhere")
+    tag = json.loads(raw)["properties"]["delivery_tag"]
+    r.hset(f"{prefix}:unacked", tag, json.dumps([json.loads(raw), "", "elsewhere"]))
+    r.zadd(f"{prefix}:unacked_index", {tag: old - 100})  # the oldest: first in every page
+    young = _reserve(capp, r, prefix, time.time())
+    tally = Mover(ours, batch=3).drain_unacked(["celery"], full=False)
+    assert tally.total == 7
+    assert {m.id for m in _stream(ours)} == set(ids)
+    left = {json.loads(v)[0]["headers"]["id"] for v in r.hvals(f"{prefix}:unacked")}
+    assert left == {other.id, young}

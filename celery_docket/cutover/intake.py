@@ -76,7 +76,7 @@ class Intake:
                     moved += self.mover.drain(busy, unacked=False, limit=2000).total
                 if now - last_unacked >= UNACKED_EVERY:
                     last_unacked = now
-                    moved += self.mover.drain_unacked(self.queues).total
+                    moved += self.mover.drain_unacked(self.queues, full=False).total
                 self.moved += moved
                 if self.moved > logged and now - last_log >= LOG_EVERY:
                     log.info("moved %d message(s) from Celery's queues", self.moved - logged)

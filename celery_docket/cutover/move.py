@@ -251,28 +251,62 @@ class Mover:
         self,
         queues: Iterable[str],
         *,
+        full: bool = True,
         progress: Callable[[Tally], None] | None = None,
         base: Tally | None = None,
     ) -> Tally:
-        """Move reserved messages older than ``unacked_age`` whose queue we serve."""
+        """Move reserved messages older than ``unacked_age`` whose queue we serve.
+
+        ``full`` reads the whole ``unacked`` hash (``migrate``: an entry kombu lost from the
+        index is taken too); otherwise only what the index says is old enough is read, so a
+        worker's periodic pass costs one range read when nothing is orphaned.
+        """
         served = set(queues)
         ceil = time.time() - self.unacked_age
         tally = Tally()
         items: list[tuple[str, str, str, Any, str]] = []
-        for tag, at, q, message in self._unacked():
-            if q in served and at <= ceil:
-                entry = (tag, message)
-                items.append(("unacked", self.layout.unacked, self.layout.unacked_index, entry, q))
-            if len(items) >= self.batch:
-                tally.add(self._move(items, ceil))
-                items = []
-                if progress is not None:
-                    progress(_sum(base, tally))
-        if items:
+
+        def flush() -> None:
             tally.add(self._move(items, ceil))
+            items.clear()
             if progress is not None:
                 progress(_sum(base, tally))
-        return tally
+
+        if full:
+            for tag, at, q, message in self._unacked():
+                if q in served and at <= ceil:
+                    entry = (tag, message)
+                    items.append(
+                        ("unacked", self.layout.unacked, self.layout.unacked_index, entry, q)
+                    )
+                if len(items) >= self.batch:
+                    flush()
+            if items:
+                flush()
+            return tally
+        offset = 0
+        while True:
+            tags = self.redis.zrangebyscore(
+                self.layout.unacked_index, "-inf", ceil, start=offset, num=self.batch
+            )
+            if not tags:
+                return tally
+            for tag, raw in zip(tags, self.redis.hmget(self.layout.unacked, tags), strict=True):
+                try:
+                    message, exchange, routing_key = json.loads(raw)
+                except (ValueError, TypeError):
+                    continue  # no longer there (acked meanwhile), or not kombu's
+                q = self._queue_of(exchange or "", routing_key or "", message)
+                if q in served:
+                    entry = (tag.decode(), message)
+                    items.append(
+                        ("unacked", self.layout.unacked, self.layout.unacked_index, entry, q)
+                    )
+            before = tally.total + tally.duplicates
+            if items:
+                flush()
+            # what moved left the index: the next page starts that much earlier
+            offset += len(tags) - (tally.total + tally.duplicates - before)
 
     def _move(self, items: list[tuple[str, str, str, Any, str]], ceil: float) -> Tally:
         """One pipeline of take-and-add scripts for ``items`` (kind, src, index, entry, queue)."""
