@@ -192,8 +192,11 @@ def rolling_deploy(env: dict[str, str], procs: Procs, n: int, eta_s: float) -> N
 
     wait_for(celery_idle, 120, "the Celery worker to be idle")
     procs.stop(celery_worker, signal.SIGKILL)  # a crash: its reservations stay in unacked
+    # most of the ETA tasks are left reserved; with a 3 s visibility timeout the live Celery
+    # worker's own kombu also hands some back to the list now and then (Celery's behaviour),
+    # where the intake takes them instead: either way each must run once
     orphaned = r.hlen("unacked")
-    assert orphaned >= etas, orphaned
+    assert orphaned > 0
 
     # phase 3: Celery's producer keeps sending; only our workers run now
     expected += [cs.work.apply_async((i,), countdown=3).id for i in range(countdowns)]
