@@ -10,7 +10,6 @@ from tests.cutover_apps.ledger import record
 
 URL = os.environ.get("CUT_REDIS", "redis://127.0.0.1:6379/0")
 app = Celery("cut", broker=URL, backend=URL)
-app.conf.broker_transport_options = {"visibility_timeout": float(os.environ.get("CUT_VT", 3600))}
 app.conf.worker_prefetch_multiplier = 4
 app.conf.broker_connection_retry_on_startup = True
 app.conf.result_expires = 3600

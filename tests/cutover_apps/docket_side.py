@@ -10,7 +10,7 @@ from tests.cutover_apps.ledger import record
 URL = os.environ.get("CUT_REDIS", "redis://127.0.0.1:6379/0")
 app = Celery("cut", broker=URL, backend=URL)
 app.conf.docket_celery_intake = os.environ.get("CUT_INTAKE") == "1"
-app.conf.docket_celery_unacked_age = float(os.environ.get("CUT_VT", 3600))
+app.conf.docket_celery_unacked_age = float(os.environ.get("CUT_ORPHAN_AGE", 3600))
 app.conf.docket_lease_seconds = 30
 
 
