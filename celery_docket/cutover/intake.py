@@ -28,8 +28,13 @@ LOG_EVERY = 10.0
 
 def backlog_hint(app: Any, queues: list[str], mover: Mover | None = None) -> str | None:
     """A warning naming what waits in Celery's lists for ``queues``, or None."""
+    own = mover is None
     mover = mover or Mover(app)
-    counts = {q: n for q, n in mover.ready_counts(queues).items() if n}
+    try:
+        counts = {q: n for q, n in mover.ready_counts(queues).items() if n}
+    finally:
+        if own:
+            mover.docket.close()
     if not counts:
         return None
     listed = ", ".join(f"{q!r}: {n}" for q, n in sorted(counts.items()))
@@ -97,7 +102,10 @@ def attach(controller: Any) -> Intake | None:
     try:
         mover = Mover(app)
         if not enabled:
-            hint = backlog_hint(app, queues, mover)
+            try:
+                hint = backlog_hint(app, queues, mover)
+            finally:
+                mover.docket.close()
             if hint:
                 log.warning(hint)
             return None
@@ -112,6 +120,7 @@ def attach(controller: Any) -> Intake | None:
     def stop(sender: Any = None, **_kw: Any) -> None:
         if sender is controller:
             intake.stop()
+            intake.mover.docket.close()
             signals.worker_shutdown.disconnect(stop)
 
     signals.worker_shutdown.connect(stop, weak=False)
