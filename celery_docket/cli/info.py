@@ -43,6 +43,9 @@ def info(ctx: click.Context, queues: list[str] | None, as_json: bool) -> None:
     app = remote_app(obj)
     with broker_errors(broker_url(app)):
         overview = queue_overview(app, queues)
+    from .migrate import celery_backlog_warning
+
+    celery_backlog_warning(obj, app, queues or [*overview["queues"], app.conf.task_default_queue])
     if as_json:
         obj.echo(json.dumps(overview))
         return

@@ -31,6 +31,7 @@ from .dead import dead
 from .hints import hint_commands
 from .info import info, report
 from .loader import CLIContext, find_app, load_app
+from .migrate import migrate
 from .migrate_code import migrate_code
 from .purge import purge
 from .remote import control, inspect, status
@@ -144,6 +145,7 @@ COMMANDS: tuple[click.Command, ...] = (
     report,
     info,
     dead,
+    migrate,
     migrate_code,
     shell,
     *hint_commands(),

@@ -149,6 +149,7 @@ def make_worker(app: Any, **options: Any) -> Any:
     uid_help="Accepted; run the worker as the user you want.",
     gid_help="Accepted; run the worker as the group you want.",
 )
+@click.option("--celery-intake", is_flag=True, help="Also run Celery's queued messages (cutover).")
 @click.option(
     "--metrics-port",
     type=int,
@@ -192,6 +193,7 @@ def worker(
     umask: str | None,
     executable: str | None,
     metrics_port: int | None,
+    celery_intake: bool = False,
 ) -> None:
     """Start a worker.
 
@@ -242,6 +244,8 @@ def worker(
         app.conf.worker_prefetch_multiplier = prefetch_multiplier
     if task_events:
         app.conf.worker_send_task_events = True
+    if celery_intake:
+        app.conf.docket_celery_intake = True
     if obj.no_color:
         app.conf.worker_log_color = False
 

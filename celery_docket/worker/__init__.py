@@ -285,6 +285,9 @@ class WorkController:
         warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
         integrations.autoload()
+        from ..cutover.intake import attach  # warns about Celery's backlog; --celery-intake
+
+        self.celery_intake = attach(self)
 
     def start(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code."""
