@@ -268,7 +268,7 @@ def broker_errors(url: str | None) -> Iterator[None]:
         raise BrokerError(url, exc) from None
 
 
-def check_broker(url: str | None, timeout: float = 5.0) -> None:
+def check_broker(url: str | None, timeout: float = 5.0, conf: Any = None) -> None:
     """Fail fast (one line) when a Redis broker refuses connections.
 
     ``memory://`` needs no check. Anything else is pinged once with a short timeout.
@@ -281,7 +281,10 @@ def check_broker(url: str | None, timeout: float = 5.0) -> None:
         except ImportError:  # pragma: no cover - the engine is part of the package
             return
         try:
-            backend = connect(str(url), socket_timeout=timeout)
+            from celery_docket.app.redis_options import broker_options
+
+            options = broker_options(conf) if conf is not None else {}
+            backend = connect(str(url), socket_timeout=timeout, **options)
         except ValueError as exc:
             raise click.ClickException(f"Invalid broker URL {safe_url(str(url))}: {exc}") from None
         try:
@@ -807,7 +810,7 @@ def worker(
     pidfile = host_format(pidfile, node_host) if pidfile else None
     url = _broker_url(app)
 
-    check_broker(url)
+    check_broker(url, conf=app.conf)
     with _pidfile(pidfile), broker_errors(url):
         controller = _make_worker(
             app,
@@ -1162,7 +1165,7 @@ def _remote_app(obj: CLIContext) -> Any:
     app = obj.app
     url = _broker_url(app)
     _warn_if_memory(obj, url)
-    check_broker(url)
+    check_broker(url, conf=app.conf)
     return app
 
 

@@ -1,0 +1,218 @@
+"""Real Redis topologies on loopback ports for tests: Sentinel (master, replica, 3 sentinels)
+and a TLS server with a CA generated in the test's directory.
+
+Every process is one we started, stopped by its own pid. Sentinels run as
+``redis-server <conf> --sentinel`` (the same binary Debian's redis-sentinel links to), so only
+redis-server is needed; certificates come from the ``openssl`` command.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.redis_server import RedisServer, free_port
+
+MASTER_NAME = "mymaster"
+
+
+def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``pred`` until truthy (errors count as not yet); bounded in time."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            value = pred()
+            if value:
+                return value
+        except (redis.RedisError, OSError) as exc:
+            last = exc
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last error: {last})")
+
+
+@dataclass
+class SentinelProc:
+    """One sentinel (``redis-server <conf> --sentinel``) on a loopback port."""
+
+    master_port: int
+    directory: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+    down_after_ms: int = 1000
+
+    def start(self) -> SentinelProc:
+        conf = self.directory / f"sentinel-{self.port}.conf"
+        conf.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} 2\n"
+            f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {MASTER_NAME} 10000\n"
+            f"sentinel parallel-syncs {MASTER_NAME} 1\n"
+        )
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed"
+        log = open(self.directory / f"sentinel-{self.port}.log", "wb")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [binary, str(conf), "--sentinel"], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        wait_for(self.client().ping, 10, f"sentinel on {self.port}")
+        return self
+
+    def client(self) -> Any:
+        return redis.Redis(port=self.port, socket_timeout=2)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@dataclass
+class SentinelTopology:
+    """A master, one replica and three sentinels (quorum 2), all on 127.0.0.1."""
+
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cd-sentinel-")))
+    servers: list[RedisServer] = field(default_factory=list)
+    sentinels: list[SentinelProc] = field(default_factory=list)
+
+    def start(self) -> SentinelTopology:
+        master = RedisServer(extra=["--min-replicas-to-write", "0"]).start()
+        self.servers.append(master)
+        self.servers.append(
+            RedisServer(extra=["--replicaof", "127.0.0.1", str(master.port)]).start()
+        )
+        for _ in range(3):
+            self.sentinels.append(SentinelProc(master.port, self.directory).start())
+        self.wait_settled(master.port)
+        return self
+
+    def wait_settled(self, master_port: int, replicas: int = 1, timeout: float = 30) -> None:
+        """Every sentinel agrees on the master, sees the replica(s) and the other sentinels,
+        and the replicas' links are up (so a failover can pick one)."""
+
+        def settled() -> bool:
+            for s in self.sentinels:
+                state = s.client().sentinel_master(MASTER_NAME)
+                if int(state["port"]) != master_port or "s_down" in state["flags"]:
+                    return False
+                if int(state["num-slaves"]) < replicas or int(state["num-other-sentinels"]) < 2:
+                    return False
+            info = redis.Redis(port=master_port).info("replication")
+            return int(info.get("connected_slaves", 0)) >= replicas and all(
+                info[f"slave{i}"]["state"] == "online" for i in range(replicas)
+            )
+
+        wait_for(settled, timeout, f"sentinels to settle on master port {master_port}")
+
+    @property
+    def url(self) -> str:
+        """Celery's form: one ``sentinel://`` address per sentinel, joined by ``;``."""
+        return ";".join(f"sentinel://127.0.0.1:{s.port}/0" for s in self.sentinels)
+
+    def master_port(self) -> int:
+        host, port = self.sentinels[0].client().sentinel_get_master_addr_by_name(MASTER_NAME)
+        return int(port)
+
+    def server(self, port: int) -> RedisServer:
+        return next(s for s in self.servers if s.port == port)
+
+    def failover(self, *, kill: bool, timeout: float = 30) -> int:
+        """Fail the master over (SIGKILL it, or ``SENTINEL FAILOVER``); returns the new port."""
+        old = self.master_port()
+        if kill:
+            self.server(old).kill()
+        else:
+            self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
+
+        def promoted() -> int | None:
+            ports = {p for p in (self._master_of(s) for s in self.sentinels) if p}
+            if len(ports) != 1 or old in ports:
+                return None
+            new = ports.pop()
+            role = redis.Redis(port=new, socket_timeout=1).info("replication")["role"]
+            return new if role == "master" else None
+
+        return int(wait_for(promoted, timeout, "a new master"))
+
+    @staticmethod
+    def _master_of(s: SentinelProc) -> int | None:
+        addr = s.client().sentinel_get_master_addr_by_name(MASTER_NAME)
+        return int(addr[1]) if addr else None
+
+    def stop(self) -> None:
+        for s in self.sentinels:
+            s.stop()
+        for r in self.servers:
+            r.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
+
+
+@dataclass
+class Certificates:
+    """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client one."""
+
+    directory: Path
+
+    @property
+    def ca(self) -> str:
+        return str(self.directory / "ca.crt")
+
+    def cert(self, name: str) -> str:
+        return str(self.directory / f"{name}.crt")
+
+    def key(self, name: str) -> str:
+        return str(self.directory / f"{name}.key")
+
+    @classmethod
+    def generate(cls, directory: Path) -> Certificates:
+        if shutil.which("openssl") is None:
+            raise RuntimeError("openssl is not installed")
+        directory.mkdir(parents=True, exist_ok=True)
+        d = directory
+        _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                 "/CN=celery-docket test CA", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)  # fmt: skip
+        (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        for name in ("server", "client"):
+            _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+                     "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)  # fmt: skip
+            _openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                     "-CAcreateserial", "-days", "2", "-extfile", "san.ext",
+                     "-out", f"{name}.crt", cwd=d)  # fmt: skip
+        return cls(d)
+
+
+def tls_server(certs: Certificates, *, client_certs: bool) -> RedisServer:
+    """A redis-server that speaks only TLS on its port (``--port 0``)."""
+    port = free_port()
+    server = RedisServer(
+        port=port,
+        extra=[
+            "--port", "0", "--tls-port", str(port),
+            "--tls-cert-file", certs.cert("server"), "--tls-key-file", certs.key("server"),
+            "--tls-ca-cert-file", certs.ca,
+            "--tls-auth-clients", "yes" if client_certs else "no",
+        ],
+    )  # fmt: skip
+    return server.start()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
