@@ -8,7 +8,9 @@ redis-server is needed; certificates come from the ``openssl`` command.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -23,6 +25,8 @@ import redis
 from tests.redis_server import RedisServer, free_port
 
 MASTER_NAME = "mymaster"
+FAST_SYNC = ("--repl-diskless-sync-delay", "0")
+"""Start a replica's full sync at once (Redis 7 waits 5 s for more replicas by default)."""
 
 
 def wait_for(pred: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -88,10 +92,10 @@ class SentinelTopology:
     sentinels: list[SentinelProc] = field(default_factory=list)
 
     def start(self) -> SentinelTopology:
-        master = RedisServer(extra=["--min-replicas-to-write", "0"]).start()
+        master = RedisServer(extra=list(FAST_SYNC)).start()
         self.servers.append(master)
         self.servers.append(
-            RedisServer(extra=["--replicaof", "127.0.0.1", str(master.port)]).start()
+            RedisServer(extra=[*FAST_SYNC, "--replicaof", "127.0.0.1", str(master.port)]).start()
         )
         for _ in range(3):
             self.sentinels.append(SentinelProc(master.port, self.directory).start())
@@ -128,11 +132,26 @@ class SentinelTopology:
     def server(self, port: int) -> RedisServer:
         return next(s for s in self.servers if s.port == port)
 
-    def failover(self, *, kill: bool, timeout: float = 30) -> int:
-        """Fail the master over (SIGKILL it, or ``SENTINEL FAILOVER``); returns the new port."""
+    def failover(self, *, kill: bool, lag: float = 0.0, timeout: float = 30) -> int:
+        """Fail the master over (SIGKILL it, or ``SENTINEL FAILOVER``); returns the new port.
+
+        ``lag`` > 0 (with ``kill``) cuts the replica off that long before the master is killed:
+        it is frozen (SIGSTOP, so it cannot reconnect) and the master drops its link (so
+        nothing waits in a socket buffer for it); it is thawed right after the kill. Every
+        write of those seconds was acknowledged by the master and never reached the replica:
+        the replication window, made visible.
+        """
         old = self.master_port()
         if kill:
+            replica = next(s for s in self.servers if s.port != old and s.proc is not None)
+            assert replica.proc is not None
+            if lag:
+                os.kill(replica.proc.pid, signal.SIGSTOP)
+                redis.Redis(port=old).client_kill_filter(_type="replica")
+                time.sleep(lag)
             self.server(old).kill()
+            if lag:
+                os.kill(replica.proc.pid, signal.SIGCONT)
         else:
             self.sentinels[0].client().execute_command("SENTINEL", "FAILOVER", MASTER_NAME)
 
