@@ -24,7 +24,7 @@ from celery_docket import Celery, chord
 from celery_docket.engine import Docket
 from celery_docket.engine.connection import connect
 from celery_docket.engine.errors import NotReplicated
-from celery_docket.engine.sentinel import parse_celery_url, parse_native_url
+from celery_docket.engine.sentinel import MASTER_CHECK_SECONDS, parse_celery_url, parse_native_url
 from celery_docket.worker import WorkController
 from tests.topology import MASTER_NAME, SentinelTopology, wait_for
 
@@ -189,13 +189,18 @@ def _failover_under_load(
         new = topology.failover(kill=kill, lag=lag)
         killed_at = failed_at + lag
         promoted_at = time.time()
-        if kill and wait_replicas:
-            # bring the dead master back as a replica of the new one, so WAIT can succeed
-            topology.server(old).extra.extend(["--replicaof", "127.0.0.1", str(new)])
-            topology.server(old).start()
+        if wait_replicas:
+            if kill:
+                # bring the dead master back as a replica of the new one, so WAIT can succeed
+                topology.server(old).extra.extend(["--replicaof", "127.0.0.1", str(new)])
+                topology.server(old).start()
+            # (after SENTINEL FAILOVER, Sentinel turns the old master into a replica itself)
             wait_for(
-                lambda: redis.Redis(port=new).info("replication")["slave0"]["state"] == "online",
-                20,
+                lambda: (
+                    redis.Redis(port=new).info("replication").get("slave0", {}).get("state")
+                    == "online"
+                ),
+                30,
                 "the old master to rejoin as a replica",
             )
         time.sleep(3.0)
@@ -237,17 +242,32 @@ def _failover_under_load(
 
 @pytest.mark.redis
 @pytest.mark.topology
-@pytest.mark.parametrize("kill", [True, False], ids=["sigkill", "sentinel-failover"])
-def test_failover_under_load_loses_only_the_replication_window(
-    tmp_path: Path, prefix: str, kill: bool
-) -> None:
-    out = _failover_under_load(tmp_path, prefix, kill=kill, wait_replicas=0)
-    print("failover without WAIT:", out)
+def test_master_killed_loses_at_most_the_last_moments(tmp_path: Path, prefix: str) -> None:
+    out = _failover_under_load(tmp_path, prefix, kill=True, wait_replicas=0)
+    print("SIGKILL, no WAIT:", out)
     assert out["acked"] > 200 and out["acked_after_failover"] > 50, out
     # on a healthy link the window is the last milliseconds before the master died
     if out["lost"]:
         low, high = out["lost_window"]
         assert -0.5 <= low and high <= 0.1, out
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_sentinel_failover_loses_the_writes_to_the_demoted_master(
+    tmp_path: Path, prefix: str
+) -> None:
+    """``SENTINEL FAILOVER`` promotes the replica while the old master still takes writes on
+    the connections open to it, until the clients learn of the switch (at most
+    ``MASTER_CHECK_SECONDS`` after the Sentinels report it) or Sentinel demotes it; those
+    writes are discarded when it becomes a replica. docs/scaling.md states this window;
+    here it is measured and bounded."""
+    out = _failover_under_load(tmp_path, prefix, kill=False, wait_replicas=0)
+    print("SENTINEL FAILOVER, no WAIT:", out)
+    assert out["acked"] > 200 and out["acked_after_failover"] > 50, out
+    if out["lost"]:
+        low, high = out["lost_window"]
+        assert 0.0 <= low and high <= out["promote_seconds"] + MASTER_CHECK_SECONDS + 0.5, out
 
 
 @pytest.mark.redis
@@ -267,13 +287,16 @@ def test_lagging_replica_loses_the_window_without_durable_enqueue(
 
 @pytest.mark.redis
 @pytest.mark.topology
-def test_lagging_replica_with_durable_enqueue_loses_nothing_acknowledged(
-    tmp_path: Path, prefix: str
+@pytest.mark.parametrize(
+    "kill, lag", [(True, 0.6), (False, 0.0)], ids=["lagging-replica-sigkill", "sentinel-failover"]
+)
+def test_durable_enqueue_loses_nothing_acknowledged(
+    tmp_path: Path, prefix: str, kill: bool, lag: float
 ) -> None:
-    """The same failover with ``docket_enqueue_wait_replicas=1``: calls the replica did not
-    confirm were refused to the producer (NotReplicated), none acknowledged is lost."""
-    out = _failover_under_load(tmp_path, prefix, kill=True, wait_replicas=1, lag=0.6)
-    print("lagging replica, WAIT 1:", out)
+    """The same failovers with ``docket_enqueue_wait_replicas=1``: calls no replica confirmed
+    were refused to the producer (NotReplicated), none acknowledged is lost."""
+    out = _failover_under_load(tmp_path, prefix, kill=kill, wait_replicas=1, lag=lag)
+    print(f"kill={kill} lag={lag}, WAIT 1:", out)
     assert out["acked"] > 100 and out["acked_after_failover"] > 20, out
     assert out["refused"] > 0, out
     assert out["lost"] == 0, out

@@ -17,6 +17,7 @@ as the plain pool does (see ``connection.connect``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,8 +30,36 @@ from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 DEFAULT_PORT = 26379
 
 
+MASTER_CHECK_SECONDS = 1.0
+"""How often a pool asks the Sentinels whether the master moved (at most, while in use)."""
+
+SENTINEL_TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+"""Defaults for talking to the Sentinels: a frozen Sentinel must not hang a publish."""
+
+
 class BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):
-    """Sentinel's master discovery with the blocking pool's back-pressure."""
+    """Sentinel's master discovery with the blocking pool's back-pressure, re-checked.
+
+    redis-py asks the Sentinels only when it opens a connection. After ``SENTINEL FAILOVER``
+    the old master keeps taking writes on the connections already open until Sentinel
+    reconfigures it (a second or more later), and those writes are then thrown away. So at
+    most every ``MASTER_CHECK_SECONDS`` a checkout asks again; once the answer changes, idle
+    connections are closed and busy ones are closed when they come back.
+    """
+
+    def __init__(self, service_name: str, sentinel_manager: Any, **kwargs: Any) -> None:
+        self._checked_at = 0.0
+        super().__init__(service_name, sentinel_manager, **kwargs)  # type: ignore[no-untyped-call]
+
+    def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        now = time.monotonic()
+        if now - self._checked_at >= MASTER_CHECK_SECONDS:
+            self._checked_at = now
+            try:
+                self.get_master_address()  # type: ignore[no-untyped-call]
+            except redis.ConnectionError:
+                pass  # no master known right now: connecting says so
+        return super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 @dataclass
@@ -137,7 +166,7 @@ def open_master(
     sentinel = make_sentinel(
         target.hosts,
         min_other_sentinels=int(options.get("min_other_sentinels", 0)),
-        sentinel_kwargs=options.get("sentinel_kwargs"),
+        sentinel_kwargs={**SENTINEL_TIMEOUTS, **(options.get("sentinel_kwargs") or {})},
         **socket_options,
     )
     credentials = {
