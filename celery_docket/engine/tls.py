@@ -17,7 +17,7 @@ import inspect
 import ssl
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import redis
 
@@ -100,7 +100,11 @@ def split_url(url: str) -> tuple[str, dict[str, Any]]:
             )
         else:
             kept.append((name, value))
-    return urlunsplit(parts._replace(query=urlencode(kept))), found
+    if not found:
+        return url, {}
+    # not urlunsplit: it turns ``unix:///path`` into ``unix:/path``
+    base = url.split("?", 1)[0]
+    return (f"{base}?{urlencode(kept)}" if kept else base), found
 
 
 def merged(url_options: Mapping[str, Any], setting: Mapping[str, Any] | bool | None) -> Any:
