@@ -4,6 +4,9 @@
 that names it, so a producer and a worker in one process see the same data with no Redis
 installed. fakeredis returns at once from ``XREADGROUP BLOCK``, so on memory the worker waits
 on a local condition that every enqueue in this process signals instead of spinning.
+
+Sentinel URLs (Celery's ``sentinel://…;…`` and ``redis+sentinel://``) are read in
+``sentinel``, Celery's TLS options (``broker_use_ssl`` and the URL query form) in ``tls``.
 """
 
 from __future__ import annotations
