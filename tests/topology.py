@@ -53,11 +53,19 @@ class SentinelProc:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     down_after_ms: int = 1000
+    tls: Certificates | None = None
 
     def start(self) -> SentinelProc:
         conf = self.directory / f"sentinel-{self.port}.conf"
+        if self.tls is None:
+            listen = f"port {self.port}\n"
+        else:  # TLS to clients, and to the master and replicas it monitors
+            listen = f"port 0\ntls-port {self.port}\n" + "".join(
+                f"{tls_args(self.tls)[i][2:]} {tls_args(self.tls)[i + 1]}\n"
+                for i in range(0, len(tls_args(self.tls)), 2)
+            )
         conf.write_text(
-            f"port {self.port}\nbind 127.0.0.1\ndir {self.directory}\n"
+            f"{listen}bind 127.0.0.1\ndir {self.directory}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {self.master_port} 2\n"
             f"sentinel down-after-milliseconds {MASTER_NAME} {self.down_after_ms}\n"
             f"sentinel failover-timeout {MASTER_NAME} 10000\n"
@@ -74,7 +82,7 @@ class SentinelProc:
         return self
 
     def client(self) -> Any:
-        return redis.Redis(port=self.port, socket_timeout=2)
+        return client(self.port, self.tls)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -90,15 +98,21 @@ class SentinelTopology:
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="cd-sentinel-")))
     servers: list[RedisServer] = field(default_factory=list)
     sentinels: list[SentinelProc] = field(default_factory=list)
+    tls: Certificates | None = None
+    """Every server and sentinel speaks only TLS (replication too), with these certificates."""
+
+    def _server(self, *extra: str) -> RedisServer:
+        port = free_port()
+        listen = [] if self.tls is None else ["--port", "0", "--tls-port", str(port)]
+        tls = [] if self.tls is None else tls_args(self.tls)
+        return RedisServer(port=port, extra=[*listen, *tls, *FAST_SYNC, *extra]).start()
 
     def start(self) -> SentinelTopology:
-        master = RedisServer(extra=list(FAST_SYNC)).start()
+        master = self._server()
         self.servers.append(master)
-        self.servers.append(
-            RedisServer(extra=[*FAST_SYNC, "--replicaof", "127.0.0.1", str(master.port)]).start()
-        )
+        self.servers.append(self._server("--replicaof", "127.0.0.1", str(master.port)))
         for _ in range(3):
-            self.sentinels.append(SentinelProc(master.port, self.directory).start())
+            self.sentinels.append(SentinelProc(master.port, self.directory, tls=self.tls).start())
         self.wait_settled(master.port)
         return self
 
@@ -113,7 +127,7 @@ class SentinelTopology:
                     return False
                 if int(state["num-slaves"]) < replicas or int(state["num-other-sentinels"]) < 2:
                     return False
-            info = redis.Redis(port=master_port).info("replication")
+            info = client(master_port, self.tls).info("replication")
             return int(info.get("connected_slaves", 0)) >= replicas and all(
                 info[f"slave{i}"]["state"] == "online" for i in range(replicas)
             )
@@ -147,7 +161,7 @@ class SentinelTopology:
             assert replica.proc is not None
             if lag:
                 os.kill(replica.proc.pid, signal.SIGSTOP)
-                redis.Redis(port=old).client_kill_filter(_type="replica")
+                client(old, self.tls).client_kill_filter(_type="replica")
                 time.sleep(lag)
             self.server(old).kill()
             if lag:
@@ -160,7 +174,7 @@ class SentinelTopology:
             if len(ports) != 1 or old in ports:
                 return None
             new = ports.pop()
-            role = redis.Redis(port=new, socket_timeout=1).info("replication")["role"]
+            role = client(new, self.tls).info("replication")["role"]
             return new if role == "master" else None
 
         return int(wait_for(promoted, timeout, "a new master"))
@@ -219,16 +233,24 @@ class Certificates:
 def tls_server(certs: Certificates, *, client_certs: bool) -> RedisServer:
     """A redis-server that speaks only TLS on its port (``--port 0``)."""
     port = free_port()
-    server = RedisServer(
-        port=port,
-        extra=[
-            "--port", "0", "--tls-port", str(port),
-            "--tls-cert-file", certs.cert("server"), "--tls-key-file", certs.key("server"),
-            "--tls-ca-cert-file", certs.ca,
-            "--tls-auth-clients", "yes" if client_certs else "no",
-        ],
-    )  # fmt: skip
-    return server.start()
+    args = tls_args(certs, client_certs=client_certs)
+    return RedisServer(port=port, extra=["--port", "0", "--tls-port", str(port), *args]).start()
+
+
+def tls_args(certs: Certificates, *, client_certs: bool = False) -> list[str]:
+    """redis-server options for TLS with ``certs`` (replication over TLS too)."""
+    return [
+        "--tls-cert-file", certs.cert("server"), "--tls-key-file", certs.key("server"),
+        "--tls-ca-cert-file", certs.ca, "--tls-auth-clients", "yes" if client_certs else "no",
+        "--tls-replication", "yes",
+    ]  # fmt: skip
+
+
+def client(port: int, tls: Certificates | None = None) -> Any:
+    """A plain redis-py client of a test server (TLS, verifying our CA, when ``tls``)."""
+    if tls is None:
+        return redis.Redis(port=port, socket_timeout=2)
+    return redis.Redis(port=port, socket_timeout=2, ssl=True, ssl_ca_certs=tls.ca)
 
 
 def port_open(port: int) -> bool:
