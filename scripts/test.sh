@@ -43,7 +43,7 @@ MARKS=()
 if [ "$#" -eq 0 ]; then
   # the whole suite; compat outcomes are recorded to check MIGRATING.md's matrix against them
   export COMPAT_RESULTS="$RDIR/compat.json"
-  # Sentinel/TLS/ACL topologies (about 90 s): CELERY_DOCKET_TOPOLOGY=0 leaves them out
+  # Sentinel/TLS/ACL topologies (about 2 minutes): CELERY_DOCKET_TOPOLOGY=0 leaves them out
   [ "${CELERY_DOCKET_TOPOLOGY:-1}" = 0 ] && MARKS=(-m "not topology")
 fi
 .venv/bin/python -m pytest -p no:cacheprovider "${MARKS[@]}" "$@"

@@ -323,3 +323,31 @@ def test_durable_enqueue_without_enough_replicas_raises(
         assert 0.4 <= time.monotonic() - t0 < 3
     finally:
         docket.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_durable_enqueue_covers_scripts_resent_after_a_script_flush(
+    topology: SentinelTopology, prefix: str
+) -> None:
+    """A master that lost its scripts (a restart, a promoted replica) answers NOSCRIPT; the
+    re-sent calls go in their own pipeline, which ends with its own WAIT: still confirmed."""
+    docket = Docket(
+        topology.url, prefix=prefix, backend=connect(topology.url, transport_options=OPTIONS)
+    )
+    docket.wait_replicas, docket.wait_timeout_ms = 1, 2000
+    try:
+        docket.task(lambda: None, name="noop")
+        docket.add("noop", key="warm")()
+        master = redis.Redis(port=topology.master_port())
+        master.script_flush()
+        waits = master.info("commandstats")["cmdstat_wait"]["calls"]
+        parked = docket.add("noop", when=time.time() + 60, key="after-flush")()
+        assert parked.added and parked.state == "parked"
+        # one WAIT ended the first pipeline (NOSCRIPT), one the re-sent script's pipeline
+        assert master.info("commandstats")["cmdstat_wait"]["calls"] == waits + 2
+        replica_port = next(s.port for s in topology.servers if s.port != topology.master_port())
+        record = redis.Redis(port=replica_port).hgetall(docket.keys("default").run("after-flush"))
+        assert record, "the replica must already hold what WAIT confirmed"
+    finally:
+        docket.close()
