@@ -71,6 +71,14 @@ def attach_worker(controller: Any) -> None:
         worker.install(app, controller.hostname)
 
 
+def detach_worker(controller: Any) -> None:
+    """Undo :func:`attach_worker` (a worker stopped inside a process that goes on)."""
+    if controller.app.conf.get("worker_send_task_events"):
+        from ..events import worker
+
+        worker.uninstall()
+
+
 def node_agent(controller: Any) -> Any:
     """Start the worker node's event heartbeats and Celery pidbox node (``-E`` only);
     returns the agent to stop, or None."""

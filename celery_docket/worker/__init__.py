@@ -422,6 +422,7 @@ class WorkController:
         agent, self._agent = getattr(self, "_agent", None), None
         if agent is not None:
             agent.stop()
+            integrations.detach_worker(self)
         signals.worker_shutdown.send(sender=self)
 
 
