@@ -1541,8 +1541,9 @@ def _register_commands() -> None:
     from .hints import hint_commands
     from .migrate_code import migrate_code
     from .shell import shell
+    from .top import top
 
-    for command in (beat, migrate_code, shell, *hint_commands()):
+    for command in (beat, migrate_code, shell, top, *hint_commands()):
         celery.add_command(command)
 
 
