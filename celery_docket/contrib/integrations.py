@@ -89,6 +89,26 @@ def node_agent(controller: Any) -> Any:
     return NodeAgent(controller.app, controller.hostname).start()
 
 
+def prefork_child(controller: Any, worker: Any, slot: int) -> None:
+    """In a prefork child with ``-E``: child 0 runs the node agent (restarted with it), and
+    every child publishes its held task events when its consumer stops, before it exits."""
+    if not controller.app.conf.get("worker_send_task_events"):
+        return
+    from ..events import worker as events
+
+    if slot == 0:
+        events.NodeAgent(controller.app, controller.hostname).start()
+    run = worker.run
+
+    def run_then_flush(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        finally:
+            events.flush()
+
+    worker.run = run_then_flush
+
+
 def worker_offline(controller: Any) -> None:
     """The node's ``worker-offline`` event, sent by the process that outlives the pool."""
     if controller.app.conf.get("worker_send_task_events"):

@@ -101,8 +101,12 @@ class EventDispatcher:
 
     ``connection`` is accepted for Celery's signature; events go through the app's Redis
     client. ``groups`` limits what is sent (``['worker']`` drops task events), and a
-    disabled dispatcher sends nothing. Publishing never raises: a monitoring event lost
-    while Redis is away must not fail the task that caused it.
+    disabled dispatcher sends nothing. Events of a group in ``buffer_group`` are held and
+    published together as one ``task.multi`` message (a JSON list, as Celery's worker does)
+    when ``buffer_limit`` are waiting, else by a flusher thread every ``flush_interval``
+    seconds, so a busy worker pays one ``PUBLISH`` per batch, not three per task.
+    Publishing never raises: a monitoring event lost while Redis is away must not fail
+    its task.
     """
 
     def __init__(
@@ -116,6 +120,9 @@ class EventDispatcher:
         serializer: str | None = None,
         groups: Any = None,
         delivery_mode: int = 1,
+        buffer_group: Any = None,
+        buffer_limit: int = 100,
+        flush_interval: float = 0.1,
         **kwargs: Any,
     ) -> None:
         if app is None:
@@ -127,11 +134,18 @@ class EventDispatcher:
         self.hostname = hostname or f"gen{os.getpid()}@{socket.gethostname()}"
         self.enabled = enabled
         self.groups = set(groups or ())
+        self.buffer_group = frozenset(buffer_group or ())
+        self.buffer_limit = max(1, int(buffer_limit))
+        self.flush_interval = flush_interval
         self.exchange = str(app.conf.get("event_exchange") or EXCHANGE)
         self.on_enabled: set[Any] = set()
         self.on_disabled: set[Any] = set()
-        self._lock = threading.Lock()
         self._warned = False
+        self._buffer: list[dict[str, Any]] = []
+        self._owner = -1  # pid whose lock and flusher thread these are
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._utcoffset = utcoffset()
 
     @property
     def pid(self) -> int:
@@ -143,6 +157,9 @@ class EventDispatcher:
             callback()
 
     def disable(self) -> None:
+        self.flush()
+        self._owner = -1  # the flusher thread of this process ends
+        self._wake.set()
         self.enabled = False
         for callback in self.on_disabled:
             callback()
@@ -158,23 +175,33 @@ class EventDispatcher:
 
     def build(self, type: str, fields: dict[str, Any], blind: bool = False) -> dict[str, Any]:  # noqa: A002
         """The event ``send`` would publish, with Celery's common fields first."""
-        head: dict[str, Any] = {
+        tick = None if blind else clock.forward()
+        if tick is None or tick % 1000 == 1:  # the offset changes twice a year at most
+            self._utcoffset = utcoffset()
+        event: dict[str, Any] = {
             "hostname": self.hostname,
-            "utcoffset": utcoffset(),
-            "pid": self.pid,
-            "clock": None if blind else clock.forward(),
+            "utcoffset": self._utcoffset,
+            "pid": os.getpid(),
+            "clock": tick,
+            **fields,
         }
-        head.update(fields)
-        return Event(type, head)
+        event.setdefault("timestamp", None)
+        event["timestamp"] = event["timestamp"] or time.time()
+        event["type"] = type
+        return event
 
     def send(self, type: str, blind: bool = False, **fields: Any) -> dict[str, Any] | None:  # noqa: A002
         """Publish one event; returns it (None when disabled or not in ``groups``)."""
         if not self.enabled:
             return None
-        if self.groups and group_from(type) not in self.groups:
+        group = group_from(type)
+        if self.groups and group not in self.groups:
             return None
         event = self.build(type, fields, blind=blind)
-        self.publish_event(event)
+        if group in self.buffer_group:
+            self._hold(event)
+        else:
+            self.publish_event(event)
         return event
 
     def publish(self, type: str, fields: dict[str, Any], producer: Any = None, **kw: Any) -> Any:  # noqa: A002
@@ -184,17 +211,55 @@ class EventDispatcher:
         return event
 
     def publish_event(self, event: dict[str, Any]) -> None:
-        routing_key = routing_key_of(str(event["type"]))
+        self._publish(routing_key_of(str(event["type"])), event)
+
+    def _publish(self, routing_key: str, body: Any) -> None:
         redis = self.app.docket.redis
-        payload = envelope(event, routing_key, self.hostname)
+        payload = envelope(body, routing_key, self.hostname)
         try:
             redis.publish(channel_of(redis, self.exchange, routing_key), payload)
         except Exception as exc:  # noqa: BLE001 - monitoring must never fail a task
             if not self._warned:
                 self._warned = True
-                log.warning("cannot send %s events: %s", event["type"], exc)
+                log.warning("cannot send %s events: %s", routing_key, exc)
         else:
             self._warned = False
 
+    # -- buffered groups
+
+    def _hold(self, event: dict[str, Any]) -> None:
+        if self._owner != os.getpid():
+            self._adopt()
+        with self._lock:
+            self._buffer.append(event)
+            size = len(self._buffer)
+        if size >= self.buffer_limit:
+            self.flush()
+
+    def _adopt(self) -> None:
+        """A new process (first use, or a forked child): fresh lock, buffer and flusher."""
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self._buffer = []
+        self._wake = threading.Event()
+        threading.Thread(
+            target=self._flusher, name="celery-docket-events-flush", daemon=True
+        ).start()
+
+    def _flusher(self) -> None:
+        """Every ``flush_interval``: publish what is held (nothing on the hot path wakes it)."""
+        owner, wake = self._owner, self._wake
+        while self._owner == owner and not wake.wait(self.flush_interval):
+            if self._buffer:
+                self.flush()
+
     def flush(self, *args: Any, **kwargs: Any) -> None:
-        """Nothing is buffered: every event is published when sent."""
+        """Publish the held events now, as one ``task.multi`` message."""
+        if self._owner != os.getpid():
+            return  # nothing held in this process (a parent's buffer is not ours)
+        with self._lock:
+            held, self._buffer = self._buffer, []
+        if len(held) == 1:
+            self.publish_event(held[0])
+        elif held:
+            self._publish(f"{group_from(str(held[0]['type']))}.multi", held)

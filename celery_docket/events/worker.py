@@ -136,7 +136,7 @@ _RECEIVERS = (
 def install(app: Any, hostname: str) -> EventDispatcher:
     """Publish task events for ``hostname`` from now on (idempotent)."""
     global _dispatcher
-    _dispatcher = EventDispatcher(app=app, hostname=hostname)
+    _dispatcher = EventDispatcher(app=app, hostname=hostname, buffer_group=["task"])
     for sig, receiver in _RECEIVERS:
         sig.connect(receiver, weak=False, dispatch_uid=_UID)
     return _dispatcher
@@ -146,7 +146,15 @@ def uninstall() -> None:
     global _dispatcher
     for sig, receiver in _RECEIVERS:
         sig.disconnect(receiver, dispatch_uid=_UID)
+    if _dispatcher is not None:
+        _dispatcher.disable()  # publishes what it holds, ends its flusher thread
     _dispatcher = None
+
+
+def flush() -> None:
+    """Publish the task events this process holds (before it exits)."""
+    if _dispatcher is not None:
+        _dispatcher.flush()
 
 
 def worker_fields(app: Any, hostname: str) -> dict[str, Any]:

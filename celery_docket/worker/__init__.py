@@ -351,8 +351,7 @@ class WorkController:
             worker._on_task_start, worker._on_task_end = start, end
             if self._mailbox is not None:
                 self._mailbox.start()
-            if slot == 0:
-                integrations.node_agent(self)  # one per node; restarted with child 0
+            integrations.prefork_child(self, worker, slot)
             return worker
 
         def child_started(slot: int) -> None:
@@ -422,7 +421,7 @@ class WorkController:
         agent, self._agent = getattr(self, "_agent", None), None
         if agent is not None:
             agent.stop()
-            integrations.detach_worker(self)
+        integrations.detach_worker(self)
         signals.worker_shutdown.send(sender=self)
 
 
