@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "== installing redis-server (Debian package)"
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1; then
+  echo "== installing redis-server and tmux (Debian packages; tmux runs celery-docket top's test)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server tmux >/dev/null
 fi
 
 PY="${PYTHON:-python3}"

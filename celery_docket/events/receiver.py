@@ -121,6 +121,8 @@ class EventReceiver:
         self.should_stop = True
 
     def __enter__(self) -> EventReceiver:
+        """Subscribe now: events sent inside the block wait for :meth:`capture`."""
+        self._subscribe()
         return self
 
     def __exit__(self, *exc: Any) -> None:
