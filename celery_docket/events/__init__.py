@@ -29,22 +29,17 @@ __all__ = [
 ]
 
 
-def _exchange() -> Any:
-    from kombu import Exchange
-
-    return Exchange("celeryev", type="fanout")
-
-
 def get_exchange(conn: Any = None, name: str = "celeryev") -> Any:
     """The events exchange as kombu describes it (fanout, as Celery uses on Redis)."""
-    from kombu import Exchange
+    import kombu
 
-    return Exchange(name, type="fanout")
+    exchange: Any = kombu.Exchange  # type: ignore[attr-defined]  # kombu is untyped
+    return exchange(name, type="fanout")
 
 
 def __getattr__(name: str) -> Any:
     if name == "event_exchange":
-        return _exchange()
+        return get_exchange()
     raise AttributeError(name)
 
 

@@ -17,8 +17,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from kombu import Connection
-from kombu.pidbox import Mailbox, Node
+import kombu.pidbox
+
+Connection: Any = kombu.Connection  # type: ignore[attr-defined]  # kombu is untyped
+Mailbox: Any = kombu.pidbox.Mailbox
+Node: Any = kombu.pidbox.Node
 
 log = logging.getLogger("celery.worker.pidbox")
 
@@ -47,7 +50,7 @@ class _Node(Node):  # type: ignore[misc]
         ticket: Any = None,
         **kw: Any,
     ) -> Any:
-        if method not in self.handlers:
+        if method not in (self.handlers or {}):
             return None
         return super().dispatch(method, arguments, reply_to=reply_to, ticket=ticket, **kw)
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 from .. import states
 
@@ -121,6 +121,9 @@ class Worker:
 class Task:
     """A task as its events describe it."""
 
+    clock: Any = None
+    client: Any = None  # the producer's hostname (from task-sent)
+
     def __init__(self, uuid: str | None = None, **fields: Any) -> None:
         self.uuid = uuid
         self.state: str | None = states.PENDING
@@ -169,19 +172,23 @@ class Task:
         return f"<Task: {self.name}({self.uuid}) {self.state} clock:{self.clock}>"
 
 
+_Worker: TypeAlias = Worker
+_Task: TypeAlias = Task
+
+
 class State:
     """Workers and tasks seen in events; ``event(e)`` is the handler to give a receiver."""
 
-    Worker = Worker
-    Task = Task
+    Worker: type[_Worker] = _Worker
+    Task: type[_Task] = _Task
 
     def __init__(
         self,
         callback: Callable[[State, dict[str, Any]], Any] | None = None,
         max_workers_in_memory: int = 5000,
         max_tasks_in_memory: int = 10000,
-        on_node_join: Callable[[Worker], Any] | None = None,
-        on_node_leave: Callable[[Worker], Any] | None = None,
+        on_node_join: Callable[[_Worker], Any] | None = None,
+        on_node_leave: Callable[[_Worker], Any] | None = None,
         **kwargs: Any,
     ) -> None:
         self.callback = callback
@@ -189,8 +196,8 @@ class State:
         self.max_tasks_in_memory = max_tasks_in_memory
         self.on_node_join = on_node_join
         self.on_node_leave = on_node_leave
-        self.workers: OrderedDict[str, Worker] = OrderedDict()
-        self.tasks: OrderedDict[str, Task] = OrderedDict()
+        self.workers: OrderedDict[str, _Worker] = OrderedDict()
+        self.tasks: OrderedDict[str, _Task] = OrderedDict()
         self.event_count = 0
         self.task_count = 0
         self._mutex = threading.Lock()
@@ -208,7 +215,7 @@ class State:
         with self._mutex:
             return fun(*args, **kwargs)
 
-    def get_or_create_worker(self, hostname: str, **fields: Any) -> tuple[Worker, bool]:
+    def get_or_create_worker(self, hostname: str, **fields: Any) -> tuple[_Worker, bool]:
         worker = self.workers.get(hostname)
         if worker is not None:
             worker.update(fields)
@@ -218,7 +225,7 @@ class State:
             self.workers.popitem(last=False)
         return worker, True
 
-    def get_or_create_task(self, uuid: str) -> tuple[Task, bool]:
+    def get_or_create_task(self, uuid: str) -> tuple[_Task, bool]:
         task = self.tasks.get(uuid)
         if task is not None:
             return task, False
@@ -261,7 +268,7 @@ class State:
             return (task, subject), created
         return (None, subject), False
 
-    def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, Task]]:
+    def itertasks(self, limit: int | None = None) -> Iterator[tuple[str, _Task]]:
         for index, item in enumerate(list(self.tasks.items())):
             if limit is not None and index >= limit:
                 return
@@ -269,17 +276,17 @@ class State:
 
     def tasks_by_time(
         self, limit: int | None = None, reverse: bool = True
-    ) -> list[tuple[str, Task]]:
+    ) -> list[tuple[str, _Task]]:
         ordered = sorted(self.tasks.items(), key=lambda kv: kv[1].timestamp or 0, reverse=reverse)
         return ordered[:limit] if limit is not None else ordered
 
     tasks_by_timestamp = tasks_by_time
 
-    def tasks_by_type(self, name: str, limit: int | None = None) -> list[tuple[str, Task]]:
+    def tasks_by_type(self, name: str, limit: int | None = None) -> list[tuple[str, _Task]]:
         found = [(u, t) for u, t in self.tasks_by_time() if t.name == name]
         return found[:limit] if limit is not None else found
 
-    def tasks_by_worker(self, hostname: str, limit: int | None = None) -> list[tuple[str, Task]]:
+    def tasks_by_worker(self, hostname: str, limit: int | None = None) -> list[tuple[str, _Task]]:
         found = [
             (u, t)
             for u, t in self.tasks_by_time()
@@ -290,7 +297,7 @@ class State:
     def task_types(self) -> list[str]:
         return sorted({t.name for t in self.tasks.values() if t.name})
 
-    def alive_workers(self) -> list[Worker]:
+    def alive_workers(self) -> list[_Worker]:
         return [w for w in self.workers.values() if w.alive]
 
     def __repr__(self) -> str:
