@@ -292,5 +292,10 @@ def test_real_celery_inspect_reaches_our_worker(events_redis: str) -> None:
         assert "pb.ok" in inspect.registered()[node]
         assert [q["name"] for q in inspect.active_queues()[node]] == ["celery"]
         assert inspect.active()[node] == []
+        # a revoke from a real Celery client (Flower's button, a producer still on Celery)
+        later = ok.apply_async(countdown=1.5)
+        capp.control.revoke(later.id)
+        wait_until(lambda: later.state == "REVOKED", what="revoked by Celery's broadcast")
+        assert later.id in (app.control.inspect().revoked() or {})[node]
     finally:
         w.stop()

@@ -6,8 +6,10 @@ instead broadcast on kombu's ``celery.pidbox`` fanout exchange and wait for repl
 ``reply.celery.pidbox``. :class:`PidboxResponder` is a kombu pidbox node with the worker's
 name: it hears those broadcasts and answers each inspect method with what our own inspect
 reads from Redis for this node, in Celery's reply shapes. Methods we do not answer
-(``hello`` from a starting Celery worker, control commands) get no reply, as from a node
-that does not have them, rather than an error reply. kombu is a dependency already; its
+(``hello`` from a starting Celery worker, control commands other than ``revoke``) get no
+reply, as from a node that does not have them, rather than an error reply. A ``revoke``
+is passed to our own ``app.control.revoke`` (every node that hears it does so; revoking
+twice is harmless). kombu is a dependency already; its
 Redis transport does the wire format.
 """
 
@@ -86,7 +88,13 @@ def make_handlers(app: Any, hostname: str) -> dict[str, Callable[..., Any]]:
 
         return handle
 
+    def revoke(state: Any, task_id: Any = None, terminate: bool = False, **kw: Any) -> Any:
+        ids = [task_id] if isinstance(task_id, str) else [str(i) for i in task_id or ()]
+        app.control.revoke(ids, terminate=terminate, signal=kw.get("signal") or "SIGTERM")
+        return {"ok": f"tasks {', '.join(ids)} flagged as revoked"}
+
     handlers = {m: handler(m) for m in INSPECT_METHODS}
+    handlers["revoke"] = revoke  # a real Celery client's revoke (Flower's button, a producer)
     handlers["ping"] = lambda state, **arguments: {"ok": "pong"}
     handlers["clock"] = lambda state, **arguments: {"clock": 0}
     handlers["conf"] = lambda state, **arguments: _conf(app)
