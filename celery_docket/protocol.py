@@ -51,6 +51,7 @@ except ImportError:  # pragma: no cover
 
 
 from celery_docket.exceptions import PayloadTooLarge  # noqa: E402
+from celery_docket.keys import TASK_META_PREFIX, result_key  # noqa: E402
 
 _DECOMPRESSORS: dict[str, Any] = {
     "application/x-gzip": zlib.decompressobj,
@@ -98,7 +99,6 @@ __all__ = (
 
 ENVELOPE_VERSION = 1
 DEFAULT_ACCEPT = ("json",)
-TASK_META_PREFIX = "celery-task-meta-"
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 EXCEPTION_STATES = frozenset({"RETRY", "FAILURE", "REVOKED"})
 #: Marker Celery >= 5.7 puts before a compressed stored result: MAGIC + type + NUL + body.
@@ -550,11 +550,6 @@ def _is_result_object(value: Any) -> bool:
         "celery_docket.result",
         "celery.result",
     )
-
-
-def result_key(task_id: str) -> str:
-    """Redis key Celery's backend keeps a task's result meta under."""
-    return f"{TASK_META_PREFIX}{task_id}"
 
 
 @lru_cache(maxsize=32)

@@ -367,11 +367,19 @@ def test_control_commands_on_in_process_workers(app: Celery) -> None:
             {node: {"error": "pool_grow is not supported by the threads pool"}}
         ]
         assert app.control.broadcast("ping", reply=True) == [{node: {"ok": "pong"}}]
-        for command in ("rate_limit", "autoscale", "enable_events", "pool_restart"):
+        for command in ("autoscale", "enable_events", "pool_restart"):
             with pytest.raises(NotImplementedError, match=command):
                 app.control.broadcast(command, arguments={})
-        with pytest.raises(NotImplementedError, match="rate_limit"):
-            app.control.rate_limit("ctl.where", "1/s")
+        # rate_limit is kept in Redis for every worker; replies in Celery's shapes
+        assert app.control.rate_limit("ctl.where", "1/s", reply=True) == [
+            {node: {"ok": "new rate limit set successfully"}}
+        ]
+        assert app.control.rate_limit("ctl.nosuch", "1/s", reply=True) == [
+            {node: {"error": "unknown task"}}
+        ]
+        bad = app.control.rate_limit("ctl.where", "1/fortnight", reply=True)
+        assert "Invalid rate limit string" in bad[0][node]["error"]
+        assert app.control.rate_limit("ctl.where", "default") is None
         with pytest.raises(NotImplementedError, match="nosuch"):
             app.control.broadcast("nosuch")
         # shutdown through the control channel stops the worker
@@ -584,8 +592,8 @@ def test_cli_commands_in_process(app: Celery) -> None:
         ]
         result = invoke(app, ["control", "--json", "time_limit", "ctl.cli", "1", "2"])
         assert json.loads(result.stdout) == [{node: {"ok": "time limits set successfully"}}]
-        result = invoke(app, ["control", "rate_limit", "ctl.cli", "1/s"])
-        assert result.exit_code == 1 and "rate_limit" in result.output
+        result = invoke(app, ["control", "--json", "rate_limit", "ctl.cli", "1/s"])
+        assert json.loads(result.stdout) == [{node: {"ok": "new rate limit set successfully"}}]
         result = invoke(app, ["inspect", "--list"])
         assert "query_task" in result.output and "clock" in result.output
         # purge asks first, -f does not

@@ -61,29 +61,15 @@ class Sample:
     broker: str = ""
 
 
-def _added(app: Any, queues: list[str]) -> dict[str, int | None]:
-    """``entries-added`` of each queue's stream (None where Redis does not say)."""
-    if not queues:
-        return {}
-    docket = app.docket
-    pipe = docket.redis.pipeline(transaction=False)
-    for q in queues:
-        pipe.xinfo_stream(docket.keys(q).stream)
-    out: dict[str, int | None] = {}
-    for q, info in zip(queues, pipe.execute(raise_on_error=False), strict=True):
-        value = info.get("entries-added") if isinstance(info, dict) else None
-        out[q] = int(value) if value is not None else None
-    return out
-
-
 def read_sample(app: Any, queues: list[str] | None = None) -> Sample:
     """Read one :class:`Sample` (a few pipelined round trips)."""
     from ..control import live_nodes, queue_overview
+    from ..engine.snapshot import entries_added
     from ..utils.urls import redact_url
 
     overview = queue_overview(app, queues)
     nodes = live_nodes(app)
-    added = _added(app, list(overview["queues"]))
+    added = entries_added(app.docket, list(overview["queues"]))
     rows = [
         QueueRow(
             name=q,

@@ -38,8 +38,9 @@ from ..protocol import (
 )
 from . import chords, links
 from . import state as worker_state
-from .limits import check_headers, parse_date, soft_limit
+from .limits import check_headers, parse_date, soft_limit, time_limits
 from .mailbox import Activity
+from .rate_limit import RateLimitGate
 from .revoke import RevokedSet
 
 log = logging.getLogger("celery.worker.strategy")
@@ -73,6 +74,7 @@ class CeleryHandler:
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
         self.max_payload = int(conf.get("docket_max_payload_bytes"))
+        self.rate_limits = RateLimitGate(app)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -154,15 +156,7 @@ class CeleryHandler:
             worker_state.task_ready(d.execution_id, str(name), successful=True)
 
     def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
-        hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
-        hard = hard or task.time_limit or self.time_limit or self.app.conf.task_time_limit
-        soft = (
-            soft
-            or task.soft_time_limit
-            or self.soft_time_limit
-            or (self.app.conf.task_soft_time_limit)
-        )
-        return hard, soft
+        return time_limits(message.headers, task, self.time_limit, self.soft_time_limit, self.app)
 
     @staticmethod
     def _message(d: Delivery) -> TaskMessage:
@@ -295,6 +289,8 @@ class CeleryHandler:
                 write = self._write(task_id, states.FAILURE, exc, request=request)
                 self._fail_chord(message, exc, embed, write=write)
                 return Outcome.dead(f"arguments do not fit {name}: {exc}", write)
+        if (deferred := self.rate_limits.defer(d, message, task)) is not None:
+            return deferred  # over its rate limit: parked until its slot
         if task.track_started and not actual_ignore_result(task, request):
             self.app.store_result(
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
@@ -382,15 +378,15 @@ class CeleryHandler:
 
     def _info(self, d: Delivery, request: Context, task: Any) -> dict[str, Any]:
         """Celery's TASK_INFO of a task starting now (for ``inspect active``)."""
-        from ..control import _jsonable
+        from ..control.shapes import jsonable
         from .mailbox import HB_LIMIT
 
         h = request.headers or {}
         return {
             "id": request.id,
             "name": task.name,
-            "args": _jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
-            "kwargs": _jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
+            "args": jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
+            "kwargs": jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
             "type": task.name,
             "hostname": self.hostname,
             "time_start": time.time(),

@@ -23,8 +23,9 @@ from typing import Any
 
 import redis
 
-from ..control import control_channel, message_info, revoked_signals_key
+from ..control.shapes import message_info
 from ..engine import Worker
+from ..keys import control_channel, revoked_signals_key
 from .revoke import RESYNC_SECONDS, RevokedSet
 
 log = logging.getLogger("celery.worker.control")
