@@ -81,6 +81,23 @@ def test_throughput_falls_back_on_processed_counts() -> None:
     assert with_rates(second, first).throughput == 3.0
 
 
+def test_a_redis_error_keeps_the_last_screen_and_says_why() -> None:
+    from celery_docket.top import Sampler, _frame
+
+    sampler = Sampler(Celery("t", broker="memory://top-error", set_as_current=False))
+
+    def down() -> Sample:
+        raise ConnectionError("Connection refused")
+
+    sampler.sample = down  # type: ignore[method-assign]
+    assert "cannot read Redis (ConnectionError: Connection refused)" in text_of(
+        _frame(sampler, render)
+    )
+    sampler.last = a_sample(1000.0, 100, 7, 50)
+    out = text_of(_frame(sampler, render))
+    assert "cannot read Redis" in out and "w1@h" in out
+
+
 def test_sparkline_scales_to_the_largest_value() -> None:
     assert sparkline([]) == ""
     assert sparkline([0, 0]) == "▁▁"

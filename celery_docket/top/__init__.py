@@ -15,6 +15,20 @@ from .sampler import Sample, Sampler, read_sample, with_rates
 __all__ = ["Sample", "Sampler", "read_sample", "run", "with_rates"]
 
 
+def _frame(sampler: Sampler, render: Any) -> Any:
+    """The next screen; while Redis cannot be read, the last one with the error under it."""
+    from rich.console import Group
+    from rich.text import Text
+
+    try:
+        return render(sampler.sample(), sampler.history)
+    except Exception as exc:  # noqa: BLE001 - a Redis blip must not end the view
+        shown = f"cannot read Redis ({type(exc).__name__}: {exc}); retrying"
+        if sampler.last is None:
+            return Text(shown, style="bold red")
+        return Group(render(sampler.last, sampler.history), Text(shown, style="bold red"))
+
+
 def run(
     app: Any,
     queues: list[str] | None = None,
@@ -48,7 +62,7 @@ def run(
         try:
             while iterations is None or drawn < iterations:
                 time.sleep(interval)
-                live.update(render(sampler.sample(), sampler.history), refresh=True)
+                live.update(_frame(sampler, render), refresh=True)
                 drawn += 1
         except KeyboardInterrupt:
             pass
