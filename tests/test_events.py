@@ -299,3 +299,34 @@ def test_real_celery_inspect_reaches_our_worker(events_redis: str) -> None:
         assert later.id in (app.control.inspect().revoked() or {})[node]
     finally:
         w.stop()
+
+
+@pytest.mark.redis
+def test_pidbox_node_answers_again_after_a_redis_restart() -> None:
+    server = RedisServer().start()
+    try:
+        app = Celery("pbr", broker=server.url, set_as_current=False)
+        app.conf.worker_send_task_events = True
+        w = WorkController(app, pool="threads", setup_logging=False, hostname="pbr@h")
+        capp = celery.Celery("client", broker=server.url, set_as_current=False)
+        try:
+            w.start_in_thread()
+            inspect = capp.control.inspect(timeout=0.5, destination=["pbr@h"])
+            assert wait_until(lambda: inspect.ping(), what="ping") == {"pbr@h": {"ok": "pong"}}
+            server.kill()
+            time.sleep(1.0)
+            server.start()  # the same port, an empty server
+            fresh = celery.Celery("client2", broker=server.url, set_as_current=False)
+            again = fresh.control.inspect(timeout=0.5, destination=["pbr@h"])
+
+            def ping() -> Any:
+                try:
+                    return again.ping()
+                except (redis.ConnectionError, OSError):  # the client's own reconnect
+                    return None
+
+            assert wait_until(ping, timeout=30, what="ping after the restart")
+        finally:
+            w.stop()
+    finally:
+        server.stop()

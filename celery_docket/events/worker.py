@@ -31,6 +31,8 @@ log = logging.getLogger("celery.worker.events")
 _UID = "celery_docket.events.worker"
 HEARTBEAT_FREQ = 2.0
 """Seconds between two ``worker-heartbeat`` events (Celery's default)."""
+RECONNECT_SECONDS = 5.0
+"""Wait before the pidbox node tries the broker again after losing it."""
 
 _dispatcher: EventDispatcher | None = None
 
@@ -212,9 +214,9 @@ class NodeAgent:
             self.dispatcher.send(f"worker-{kind}", **worker_fields(self.app, self.hostname))
 
     def _responder(self) -> Any:
-        from .pidbox import PidboxResponder, kombu_url
+        from .pidbox import PidboxResponder
 
-        url = kombu_url(str(self.app.broker_url))
+        url = kombu_url_of(self.app)
         if url is None:
             return None
         try:
@@ -224,7 +226,9 @@ class NodeAgent:
             return None
 
     def _run(self) -> None:
-        responder = self._responder()
+        answers = kombu_url_of(self.app) is not None
+        responder = self._responder() if answers else None
+        retry_at = time.monotonic() + RECONNECT_SECONDS
         self.send_worker("online")
         next_beat = time.monotonic() + HEARTBEAT_FREQ
         try:
@@ -233,17 +237,32 @@ class NodeAgent:
                 if responder is not None:
                     try:
                         responder.drain(wait)
-                    except Exception as exc:  # noqa: BLE001 - reconnect on the next round
-                        log.warning("pidbox: %s", exc)
-                        responder.close()
-                        self._stop.wait(1.0)
-                        responder = self._responder()
+                    except Exception as exc:  # noqa: BLE001 - reconnect a little later
+                        log.warning("pidbox: %s (reconnecting)", exc)
+                        _close(responder)
+                        responder, retry_at = None, time.monotonic() + RECONNECT_SECONDS
                 else:
                     self._stop.wait(wait)
+                    if answers and time.monotonic() >= retry_at:
+                        responder = self._responder()
+                        retry_at = time.monotonic() + RECONNECT_SECONDS
                 if time.monotonic() >= next_beat:
                     next_beat = time.monotonic() + HEARTBEAT_FREQ
                     self.send_worker("heartbeat")
         finally:
             if responder is not None:
-                responder.close()
+                _close(responder)
             self.send_worker("offline")
+
+
+def kombu_url_of(app: Any) -> str | None:
+    from .pidbox import kombu_url
+
+    return kombu_url(str(app.broker_url))
+
+
+def _close(responder: Any) -> None:
+    try:
+        responder.close()
+    except Exception:  # noqa: BLE001 - its connection is gone already
+        log.debug("closing the pidbox connection failed", exc_info=True)
