@@ -10,6 +10,7 @@ NEEDED=(
   "redis-server:/usr/bin/redis-server"
   "faketime:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
   "openssl:/usr/bin/openssl"
+  "tmux:/usr/bin/tmux"
 )
 # openssl makes the CA and certificates of the TLS topology tests; the Sentinel tests run
 # redis-server --sentinel, so no redis-sentinel package is needed

@@ -559,6 +559,13 @@ class Celery(Publishing):
     # -- control ---------------------------------------------------------------------------
 
     @property
+    def events(self) -> Any:
+        """``app.events``: event Dispatcher, Receiver and State, as in Celery."""
+        from ..events import Events
+
+        return Events(self)
+
+    @property
     def control(self) -> Any:
         from ..control import Control  # type: ignore[import-not-found]
 
