@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from celery_docket.engine import Docket
-from tests.fault.harness import Cluster, CommitWatcher, Producer, test_docket
+from tests.fault.harness import Cluster, CommitWatcher, Pools, Producer, test_docket
 from tests.fault.proc_worker import Ledger
 
 
@@ -64,3 +64,13 @@ def watcher(docket: Docket, test_ledger: Ledger) -> Iterator[CommitWatcher]:
 @pytest.fixture
 def producer(docket: Docket, test_ledger: Ledger) -> Producer:
     return Producer(docket, test_ledger)
+
+
+@pytest.fixture
+def pools(cluster: Cluster) -> Iterator[Pools]:
+    """Prefork supervisors of the test (tests/fault/prefork_proc.py), killed by group."""
+    p = Pools(cluster)
+    try:
+        yield p
+    finally:
+        p.cleanup()

@@ -21,6 +21,7 @@ from celery_docket.engine import Docket
 from tests.fault.proc_worker import WORK, Ledger, register_probes
 
 SCRIPT = str(Path(__file__).with_name("proc_worker.py"))
+PREFORK_SCRIPT = str(Path(__file__).with_name("prefork_proc.py"))
 ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -288,3 +289,44 @@ def dead_entries(docket: Docket, queue: str = "default") -> list[dict[str, str]]
         entry["_id"] = mid.decode()
         out.append(entry)
     return out
+
+
+class Pools:
+    """Prefork supervisors started by this test, each in its own session; ended by pgid."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.cluster = cluster
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def spawn(
+        self, name: str, processes: int, lease: float, time_limit: float = 30.0
+    ) -> subprocess.Popen[bytes]:
+        c = self.cluster
+        args = [sys.executable, PREFORK_SCRIPT, c.url, c.prefix, str(c.ledger_dir), name]
+        args += ["--processes", str(processes), "--lease", str(lease)]
+        args += ["--time-limit", str(time_limit)]
+        log = open(c.ledger_dir / f"stderr-{name}-{len(self.procs)}.txt", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(
+            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append(proc)
+        wait_until(lambda: len(self.children(name, proc.pid)) >= processes, 20, what="ready")
+        return proc
+
+    def children(self, name: str, sup: int) -> list[int]:
+        """Pids of the children of supervisor ``sup`` that announced READY."""
+        mine = {int(r[1]) for r in self.cluster.records() if r[0] == "READY"}
+        try:
+            with open(f"/proc/{sup}/task/{sup}/children") as f:
+                kids = {int(p) for p in f.read().split()}
+        except FileNotFoundError:
+            kids = set()
+        return sorted(mine & kids)
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(10)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,6 +16,7 @@ from celery_docket.engine import Docket
 from tests.fault.harness import (
     Cluster,
     CommitWatcher,
+    Pools,
     Producer,
     committed_results,
     dead_entries,
@@ -24,20 +24,10 @@ from tests.fault.harness import (
     starts_by_id,
     wait_until,
 )
-from tests.fault.test_prefork_faults import Pools
 
 pytestmark = [pytest.mark.fault, pytest.mark.redis, pytest.mark.timeout(180)]
 
 SHORT, LONG = 5000, 30
-
-
-@pytest.fixture
-def pools(cluster: Cluster) -> Iterator[Pools]:
-    p = Pools(cluster)
-    try:
-        yield p
-    finally:
-        p.cleanup()
 
 
 def _figures(

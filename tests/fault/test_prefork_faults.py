@@ -5,20 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from celery_docket.engine import Docket
-from tests.fault.harness import ROOT, Cluster, CommitWatcher, Producer, starts_by_id, wait_until
+from tests.fault.harness import Cluster, CommitWatcher, Pools, Producer, starts_by_id, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.redis, pytest.mark.timeout(90)]
-
-SCRIPT = str(Path(__file__).with_name("prefork_proc.py"))
 
 
 def gone(pid: int) -> bool:
@@ -28,56 +22,6 @@ def gone(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
-
-
-class Pools:
-    """Prefork supervisors started by this test, each in its own session; ended by pgid."""
-
-    def __init__(self, cluster: Cluster) -> None:
-        self.cluster = cluster
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(
-        self, name: str, processes: int, lease: float, time_limit: float = 30.0
-    ) -> subprocess.Popen[bytes]:
-        c = self.cluster
-        args = [sys.executable, SCRIPT, c.url, c.prefix, str(c.ledger_dir), name]
-        args += ["--processes", str(processes), "--lease", str(lease)]
-        args += ["--time-limit", str(time_limit)]
-        log = open(c.ledger_dir / f"stderr-{name}-{len(self.procs)}.txt", "wb")  # noqa: SIM115
-        proc = subprocess.Popen(
-            args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.procs.append(proc)
-        wait_until(lambda: len(self.children(name, proc.pid)) >= processes, 20, what="ready")
-        return proc
-
-    def children(self, name: str, sup: int) -> list[int]:
-        """Pids of the children of supervisor ``sup`` that announced READY."""
-        mine = {int(r[1]) for r in self.cluster.records() if r[0] == "READY"}
-        try:
-            with open(f"/proc/{sup}/task/{sup}/children") as f:
-                kids = {int(p) for p in f.read().split()}
-        except FileNotFoundError:
-            kids = set()
-        return sorted(mine & kids)
-
-    def cleanup(self) -> None:
-        for proc in self.procs:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait(10)
-
-
-@pytest.fixture
-def pools(cluster: Cluster) -> Iterator[Pools]:
-    p = Pools(cluster)
-    try:
-        yield p
-    finally:
-        p.cleanup()
 
 
 def test_sigkill_of_the_supervisor_takes_its_children_down(
