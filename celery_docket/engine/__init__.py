@@ -5,9 +5,10 @@ leases, fencing, a dead-letter stream and no fixed sleeps. Runs on a real Redis 
 ``memory://`` (an in-process fakeredis) with nothing installed.
 """
 
+from .client import DEFAULT_QUEUE, Call, Client
 from .clock import When
 from .connection import Backend, connect, reset_memory
-from .docket import DEFAULT_QUEUE, Call, Docket
+from .docket import Docket
 from .errors import (
     BrokerFull,
     BrokerUnavailable,
@@ -27,6 +28,7 @@ __all__ = [
     "BrokerFull",
     "BrokerUnavailable",
     "Call",
+    "Client",
     "ContentRefused",
     "Delivery",
     "Docket",

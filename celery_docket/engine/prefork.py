@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .docket import Docket
+from .client import Client
 from .keys import GROUP, QueueKeys
 from .lua import Pipeline, Script
 from .messages import Delivery
@@ -75,7 +75,7 @@ class Supervisor:
         make_worker: MakeWorker,
         processes: int,
         *,
-        make_docket: Callable[[], Docket],
+        make_docket: Callable[[], Client],
         time_limit: Callable[[Delivery], float | None] = lambda _d: None,
         on_child_start: Callable[[int], None] | None = None,
         poll_interval: float = 0.05,
@@ -431,11 +431,11 @@ class Supervisor:
 class LeaseRenewer:
     """Renews, every third of a lease, the entries the supervisor's children run."""
 
-    def __init__(self, make_docket: Callable[[], Docket], lease_seconds: float) -> None:
+    def __init__(self, make_docket: Callable[[], Client], lease_seconds: float) -> None:
         self.make_docket = make_docket
         self.period = max(0.05, lease_seconds / 3.0)
         self.last = 0.0
-        self.docket: Docket | None = None
+        self.docket: Client | None = None
         self.script = Script(RENEW)
 
     def renew(self, held: list[tuple[str, str, str]]) -> None:

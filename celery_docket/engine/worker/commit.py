@@ -7,45 +7,16 @@ retried until Redis takes it, never dropped.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from .keys import GROUP, QueueKeys
-from .lease import RECOVERABLE, InFlight
-from .lua import Pipeline, Script
-from .messages import Delivery, Outcome
-
-if TYPE_CHECKING:
-    from .docket import Docket
-    from .worker import WorkerSettings
-
-log = logging.getLogger("celery_docket.engine.worker")
-_RECOVERABLE = RECOVERABLE
+from ..keys import GROUP
+from ..lua import Pipeline
+from ..messages import Delivery, Outcome
+from .state import RECOVERABLE, WorkerState, log
 
 
-class Committing:
-    """The committer's half of ``Worker``."""
-
-    docket: Docket
-    settings: WorkerSettings
-    keys: dict[str, QueueKeys]
-    redis: Any
-    consumer: str
-    _complete: Script
-    _ack_fast: Script
-    _handback: Script
-    _stopped: threading.Event
-    _slots: threading.Semaphore
-    _outcomes: deque[tuple[Delivery, Outcome]]
-    _outcome_ready: threading.Condition
-    _inflight: dict[str, InFlight]
-    _inflight_lock: threading.Lock
-    _ran: set[str]
-    _on_committed: Callable[[Delivery, Outcome, bool], None] | None
+class Committing(WorkerState):
+    """The committer's part of ``Worker``."""
 
     def _committer_loop(self) -> None:
         while True:
@@ -69,7 +40,7 @@ class Committing:
             try:
                 self._commit(done)
                 return
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("worker: commit failed (%s); retrying in %.1fs", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -150,7 +121,7 @@ class Committing:
             k = self.keys[q]
             try:
                 self._handback(self.redis, [k.stream], [GROUP, self.consumer, k.run_prefix, *mids])
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("worker: hand-back failed (%s); entries wait for lease expiry", exc)
         with self._inflight_lock:
             for d in deliveries:
