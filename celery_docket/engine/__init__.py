@@ -5,7 +5,7 @@ leases, fencing, a dead-letter stream and no fixed sleeps. Runs on a real Redis 
 ``memory://`` (an in-process fakeredis) with nothing installed.
 """
 
-from .client import DEFAULT_QUEUE, Call, Client
+from .client import Client
 from .clock import When
 from .connection import Backend, connect, reset_memory
 from .docket import Docket
@@ -18,7 +18,8 @@ from .errors import (
     ResultTimeout,
     Undeliverable,
 )
-from .messages import Delivery, Execution, Outcome, ResultWrite
+from .hooks import Hook, Hooks
+from .messages import DEFAULT_QUEUE, Call, Delivery, Execution, Outcome, ResultWrite
 from .native import Perpetual, TaskFailed
 from .worker import Handler, PerpetualSpec, Worker, WorkerSettings
 
@@ -35,6 +36,8 @@ __all__ = [
     "EngineError",
     "Execution",
     "Handler",
+    "Hook",
+    "Hooks",
     "Outcome",
     "PayloadTooLarge",
     "Perpetual",

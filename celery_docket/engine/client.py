@@ -9,41 +9,22 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
 from . import codec
-from .clock import When, to_epoch_ms
+from .clock import to_epoch_ms
 from .connection import Backend, connect
 from .errors import BrokerFull, BrokerUnavailable, PayloadTooLarge
+from .hooks import Hook, Hooks
 from .keys import GROUP, QueueKeys, queues_key
 from .lua import Immediate, Pipeline, Script
-from .messages import Execution
+from .messages import DEFAULT_QUEUE, Call, Execution
 from .results import ResultStore
 from .scripts import ADD, CANCEL
 
-DEFAULT_QUEUE = "default"
 DEFAULT_MAX_PAYLOAD = 10 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Call:
-    """One call to enqueue: a function name and an opaque body, with where and when."""
-
-    function: str
-    body: bytes
-    queue: str = DEFAULT_QUEUE
-    when: When = None
-    key: str | None = None
-    execution_id: str | None = None
-    replace: bool = False
-    perpetual: bool = False
-    attempt: int = 1
-    once: str | None = None
-    """A token: the call is added at most once per token (kept ``once_ttl_ms``)."""
-    once_ttl_ms: int = 7 * 24 * 3600 * 1000
 
 
 def translate_redis_errors(exc: redis.RedisError) -> Exception:
@@ -89,8 +70,11 @@ class Client:
         backend: Backend | None = None,
         content_type: str = codec.JSON,
         accept: Iterable[str] = (codec.JSON,),
+        hooks: Iterable[Hook] = (),
     ) -> None:
         self.url = url
+        self.hooks = Hooks(hooks)
+        """Enqueue hooks (``before_enqueue``, ``after_enqueue``): see ``hooks.py``."""
         self.prefix = prefix
         self.max_payload_bytes = max_payload_bytes
         self.backend = backend or connect(
@@ -120,6 +104,8 @@ class Client:
 
     def _queue_call(self, pipe: Pipeline | Immediate, call: Call) -> tuple[str, bool]:
         """Queue ``call`` on ``pipe``; returns (execution id, whether it went through ADD)."""
+        if self.hooks.before_enqueue:
+            self.hooks.fire("before_enqueue", call)
         self._check_size(call.body)
         keyed = call.key is not None
         execution_id = call.key if call.key is not None else (call.execution_id or uuid.uuid4().hex)
@@ -179,7 +165,10 @@ class Client:
         except redis.RedisError as exc:
             raise translate_redis_errors(exc) from exc
         self.backend.notify()
-        return self._execution(call, execution_id, direct.replies[0], scripted)
+        execution = self._execution(call, execution_id, direct.replies[0], scripted)
+        if self.hooks.after_enqueue:
+            self.hooks.fire("after_enqueue", call, execution)
+        return execution
 
     def enqueue_many(self, calls: Iterable[Call]) -> list[Execution]:
         """Add many calls, pipelined in one round trip per chunk of 1,000."""
@@ -203,6 +192,9 @@ class Client:
                 for call, (execution_id, scripted), reply in zip(chunk, ids, replies, strict=True)
             )
         self.backend.notify()
+        if self.hooks.after_enqueue:
+            for call, execution in zip(calls, out, strict=True):
+                self.hooks.fire("after_enqueue", call, execution)
         return out
 
     # -- control ---------------------------------------------------------------------------
@@ -230,3 +222,13 @@ class Client:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+__all__ = [
+    "DEFAULT_MAX_PAYLOAD",
+    "DEFAULT_QUEUE",
+    "Call",
+    "Client",
+    "translate_redis_errors",
+    "unreachable",
+]

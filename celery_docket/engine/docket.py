@@ -11,16 +11,10 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from .client import (
-    DEFAULT_MAX_PAYLOAD,
-    DEFAULT_QUEUE,
-    Call,
-    Client,
-    translate_redis_errors,
-    unreachable,
-)
+from .client import DEFAULT_MAX_PAYLOAD, Client, translate_redis_errors, unreachable
 from .clock import When
-from .messages import Execution
+from .hooks import Hook
+from .messages import DEFAULT_QUEUE, Call, Execution
 from .native import Perpetual, Registry, decode_result, encode_call, make_handler
 from .prefork import Supervisor
 from .worker import PerpetualSpec, Worker, WorkerSettings
@@ -123,9 +117,9 @@ class Docket(Client):
             raise ValueError("memory:// lives in one process; use pool='threads' or 'solo'")
         node = settings.pop("name", None) or f"docket@{socket.gethostname()}"
 
-        def make_worker(slot: int, start: Any, end: Any) -> Worker:
+        def make_worker(slot: int, slot_hook: Hook) -> Worker:
             worker = self.worker(pool="solo", name=f"{node}-{slot}", **settings)
-            worker._on_task_start, worker._on_task_end = start, end
+            worker.hooks.add(slot_hook)
             return worker
 
         return Supervisor(

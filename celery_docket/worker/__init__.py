@@ -17,10 +17,11 @@ from typing import Any
 from .. import signals
 from ..contrib import integrations
 from ..control import static_key
-from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
+from ..engine import Delivery, Hook, Outcome, PerpetualSpec, Worker, WorkerSettings
 from ..utils.urls import redact_url
 from .beat import BeatPlanner
 from .handler import CeleryHandler
+from .hooks import Bookkeeping, Ready
 from .mailbox import Activity, SupervisorMailbox, WorkerMailbox, rusage, task_attrs
 from .revoke import RevokedSet
 
@@ -230,9 +231,9 @@ class WorkController:
             handle,
             settings,
             perpetuals=perpetuals,
+            hooks=[Bookkeeping()],
             acks_early=handler.acks_early,
             give_up=handler.give_up,
-            on_committed=handler.committed,
         )
         child = slot is not None
         worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)
@@ -311,14 +312,14 @@ class WorkController:
         return 0
 
     def _on_ready(self, worker: Worker | None) -> None:
-        def announce(_w: Any = None) -> None:
+        def announce() -> None:
             log.info("%s ready.", self.hostname)
             signals.worker_ready.send(sender=self)
 
         if worker is None:
             announce()
         else:
-            worker._on_started = announce
+            worker.hooks.add(Ready(announce))
 
     def _lease_seconds(self) -> float:
         """An explicit docket_lease_seconds wins; else Celery's visibility_timeout; else 30 s."""
@@ -336,10 +337,10 @@ class WorkController:
         app._reset_connections()
         handler = self._handler()
 
-        def make_child(slot: int, start: Any, end: Any) -> Worker:
+        def make_child(slot: int, slot_hook: Hook) -> Worker:
             app._reset_connections()
             worker = self._make_worker(f"{self.hostname}-{slot}", "solo", 1, slot=slot)
-            worker._on_task_start, worker._on_task_end = start, end
+            worker.hooks.add(slot_hook)
             if self._mailbox is not None:
                 self._mailbox.start()
             return worker

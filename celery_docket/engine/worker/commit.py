@@ -94,9 +94,12 @@ class Committing(WorkerState):
             for d, _o in done:
                 self._inflight.pop(d.message_id, None)
                 self._ran.discard(d.message_id)
+        hooks = self.hooks
+        watched = bool(hooks.after_commit or hooks.after_retry or hooks.after_dead_letter)
         for items, reply in zip(order, replies, strict=True):
             for (d, o), committed in zip(items, reply, strict=True):
-                if not int(committed):
+                ok = bool(int(committed))
+                if not ok:
                     log.warning(
                         "worker: outcome of %s not committed: its lease expired and another "
                         "worker took it over",
@@ -104,13 +107,19 @@ class Committing(WorkerState):
                     )
                 elif o.action == "dead":
                     log.error("worker: %s dead-lettered: %s", d.execution_id, o.reason)
-                if self._on_committed is not None:
-                    try:
-                        self._on_committed(d, o, bool(int(committed)))
-                    except Exception:
-                        log.exception("worker: on_committed hook failed for %s", d.execution_id)
+                if watched:
+                    self._after_commit(d, o, ok)
         if any(o.action == "again" for _d, o in done):
             self.docket.backend.notify()
+
+    def _after_commit(self, d: Delivery, o: Outcome, committed: bool) -> None:
+        hooks = self.hooks
+        if hooks.after_commit:
+            hooks.fire("after_commit", self, d, o, committed)
+        if committed and o.action == "again" and hooks.after_retry:
+            hooks.fire("after_retry", self, d, o)
+        elif committed and o.action == "dead" and hooks.after_dead_letter:
+            hooks.fire("after_dead_letter", self, d, o)
 
     def _hand_back(self, deliveries: list[Delivery]) -> None:
         """Return read-but-unstarted entries to the stream for other workers."""

@@ -26,9 +26,10 @@ from collections.abc import Callable, Iterable
 
 import redis
 
-from ..client import Call, Client
+from ..client import Client
+from ..hooks import Hook
 from ..keys import GROUP, heartbeat_key
-from ..messages import Delivery, Outcome
+from ..messages import Call, Delivery, Outcome
 from .commit import Committing
 from .execute import Executing
 from .keep import LeaseKeeping, workers_key
@@ -48,20 +49,16 @@ class Worker(Reading, Executing, Committing, Moving, LeaseKeeping):
         settings: WorkerSettings | None = None,
         *,
         perpetuals: Iterable[PerpetualSpec] = (),
+        hooks: Iterable[Hook] = (),
         acks_early: Callable[[Delivery], bool] | None = None,
-        on_started: Callable[[Worker], None] | None = None,
-        on_task_start: Callable[[Delivery], None] | None = None,
-        on_task_end: Callable[[Delivery], None] | None = None,
         give_up: Callable[[Delivery, str], Outcome] | None = None,
-        on_committed: Callable[[Delivery, Outcome, bool], None] | None = None,
     ) -> None:
-        super().__init__(docket, handler, settings, perpetuals)
+        """``hooks`` watch the lifecycle (``engine/hooks.py``). ``acks_early`` decides which
+        deliveries are acked before they run (at-most-once); ``give_up`` decides the outcome
+        of a message delivered more than ``max_deliveries`` times (default: dead-letter)."""
+        super().__init__(docket, handler, settings, perpetuals, hooks)
         self._acks_early = acks_early
-        self._on_started = on_started
-        self._on_task_start = on_task_start
-        self._on_task_end = on_task_end
         self._give_up = give_up
-        self._on_committed = on_committed
 
     # -- public ------------------------------------------------------------------------------
 
@@ -158,8 +155,8 @@ class Worker(Reading, Executing, Committing, Moving, LeaseKeeping):
             for i in range(self.settings.concurrency):
                 self._start_thread(self._executor_loop, f"docket-exec-{i}")
         self.ready.set()
-        if self._on_started is not None:
-            self._on_started(self)
+        if self.hooks.on_worker_start:
+            self.hooks.fire("on_worker_start", self)
         try:
             self._reader_loop()
         finally:
@@ -236,6 +233,8 @@ class Worker(Reading, Executing, Committing, Moving, LeaseKeeping):
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
         log.info("worker: %s stopped after %d tasks", self.consumer, self.processed)
+        if self.hooks.on_worker_stop:
+            self.hooks.fire("on_worker_stop", self)
 
 
 __all__ = ["Handler", "PerpetualSpec", "Worker", "WorkerSettings", "workers_key"]

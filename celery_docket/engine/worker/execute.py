@@ -93,32 +93,34 @@ class Executing(WorkerState):
                 except Exception:  # the dead letter matters more than the handler's record
                     log.exception("worker: give-up hook failed for %s", d.execution_id)
             return Outcome.dead(reason)
+        outcome: Outcome
         try:
             with self._inflight_lock:
                 self._running[d.message_id] = time.time()
-            if self._on_task_start is not None:
-                self._on_task_start(d)
+            for before in self.hooks.before_run:  # raising here: dead-lettered as a crash
+                before(self, d)
             result = self.handler(d)
             if inspect.isawaitable(result):
                 result = self._await(result)
             assert isinstance(result, Outcome), f"handler returned {result!r}"
-            return result
+            outcome = result
         except Undeliverable as exc:
             log.error("worker: dead-lettering %s: %s", d.execution_id, exc.reason)
-            return Outcome.dead(exc.reason)
+            outcome = Outcome.dead(exc.reason)
         except Exception as exc:
             log.exception("worker: handler crashed on %s", d.execution_id)
-            return Outcome.dead(f"handler crashed: {exc!r}")
+            outcome = Outcome.dead(f"handler crashed: {exc!r}")
         except BaseException as exc:  # noqa: BLE001 - SystemExit in a task must not kill the executor
             log.exception("worker: handler raised %r on %s", exc, d.execution_id)
-            return Outcome.dead(f"handler crashed: {exc!r}")
+            outcome = Outcome.dead(f"handler crashed: {exc!r}")
         finally:
             self.processed += 1
             with self._inflight_lock:
                 self._running.pop(d.message_id, None)
                 self._ran.add(d.message_id)
-            if self._on_task_end is not None:
-                self._on_task_end(d)
+        if self.hooks.after_run:
+            self.hooks.fire("after_run", self, d, outcome)
+        return outcome
 
     def _await(self, awaitable: Awaitable[Outcome]) -> Outcome:
         """Coroutine handlers run on the worker's own event loop thread."""

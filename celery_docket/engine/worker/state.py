@@ -26,6 +26,7 @@ from typing import Any
 import redis
 
 from ..client import Client
+from ..hooks import Hook, Hooks
 from ..keys import QueueKeys
 from ..lua import Script
 from ..messages import Delivery, Outcome
@@ -60,6 +61,7 @@ class WorkerState:
         handler: Handler,
         settings: WorkerSettings | None,
         perpetuals: Iterable[PerpetualSpec],
+        hooks: Iterable[Hook] = (),
     ) -> None:
         self.docket = docket
         self.handler = handler
@@ -105,11 +107,9 @@ class WorkerState:
         """Message ids whose handler returned and whose outcome is not committed yet."""
         self._paused: set[str] = set()
         self._acks_early: Callable[[Delivery], bool] | None = None
-        self._on_started: Callable[[Any], None] | None = None
-        self._on_task_start: Callable[[Delivery], None] | None = None
-        self._on_task_end: Callable[[Delivery], None] | None = None
         self._give_up: Callable[[Delivery, str], Outcome] | None = None
-        self._on_committed: Callable[[Delivery, Outcome, bool], None] | None = None
+        self.hooks = Hooks(hooks)
+        """Lifecycle hooks (``hooks.py``); attach more with ``worker.hooks.add(hook)``."""
 
     @property
     def stopping(self) -> bool:
