@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+from ..entries import CommitEntry, FastAck
 from ..keys import GROUP
 from ..lua import Pipeline
 from ..messages import Delivery, Outcome
@@ -71,18 +72,14 @@ class Committing(WorkerState):
             k = self.keys.get(q) or self.docket.keys(q)
             args: list[str | bytes | int | float] = [GROUP]
             for d, o in items:
-                r = o.result
-                if r is None:
-                    args += [d.message_id, "", b"", 0]
-                else:
-                    args += [d.message_id, r.key, r.value, max(0, int(r.ttl_ms))]
+                args += FastAck.of(d, o)
             pipe.script(self._ack_fast, [k.stream], args)
             order.append(items)
         for q, entries in full.items():
             k = self.keys.get(q) or self.docket.keys(q)
             args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
             for d, o, fence in entries:
-                args += _outcome_args(d, o, fence=fence)
+                args += CommitEntry.of(d, o, fence=fence)
             pipe.script(self._complete, [k.stream, k.due, k.dead], args)
             order.append([(d, o) for d, o, _f in entries])
         fated = [d for d, _o in done if d.fate is not None]
@@ -136,23 +133,3 @@ class Committing(WorkerState):
             for d in deliveries:
                 self._inflight.pop(d.message_id, None)
                 self._ran.discard(d.message_id)
-
-
-def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | int | float]:
-    result = o.result
-    return [
-        d.message_id,
-        d.execution_id,
-        "1" if d.keyed else "",
-        d.generation,
-        o.action,
-        "" if o.when_ms is None else int(o.when_ms),
-        d.body if o.body is None else o.body,
-        d.attempt if o.attempt is None else o.attempt,
-        d.function,
-        o.reason,
-        "" if result is None else result.key,
-        b"" if result is None else result.value,
-        0 if result is None else max(0, int(result.ttl_ms)),
-        "1" if fence else "",
-    ]
