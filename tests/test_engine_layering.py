@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import pathlib
 
 from tests.test_engine_imports import module_name, resolved_imports
@@ -43,3 +44,39 @@ def test_the_checker_catches_a_forbidden_import(tmp_path: pathlib.Path) -> None:
 
 def test_the_checker_reads_the_worker_package() -> None:
     assert "celery_docket.engine.keys" in imported_modules(ENGINE / "worker" / "keep.py")
+
+
+WORKER_NAMES = frozenset({"worker", "engine_worker", "_worker"})
+
+
+def private_worker_accesses(root: pathlib.Path) -> list[str]:
+    """``worker._x`` (also ``self.worker._x``, ``self._worker._x``) in the facade: it must
+    attach through the engine's hooks (engine/hooks.py), not reach into the worker."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if ENGINE in path.parents:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+                continue
+            if node.attr.startswith("__"):
+                continue
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else getattr(owner, "attr", None)
+            if name in WORKER_NAMES:
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {name}.{node.attr}")
+    return found
+
+
+def test_the_facade_does_not_reach_into_the_engine_worker() -> None:
+    assert private_worker_accesses(ENGINE.parent) == []
+
+
+def test_the_checker_catches_a_private_worker_write(tmp_path: pathlib.Path) -> None:
+    (tmp_path / "f.py").write_text(
+        "worker._on_started = 1\nself._worker._paused.add(q)\nworker.hooks.add(h)\n"
+    )
+    assert private_worker_accesses(tmp_path) == [
+        "f.py:1: worker._on_started",
+        "f.py:2: _worker._paused",
+    ]
