@@ -3,6 +3,12 @@
 Add a call now, at a time, or under an idempotency key; perpetual tasks; a worker with
 leases, fencing, a dead-letter stream and no fixed sleeps. Runs on a real Redis or on
 ``memory://`` (an in-process fakeredis) with nothing installed.
+
+Where things live, in dependency order (nothing imports upwards; tests/test_engine_imports.py):
+``messages`` (what travels: Call, Delivery, Outcome), ``keys``, ``scripts`` (the Lua) with
+``entries`` (a commit entry, typed once for both sides), ``lua`` (calling them), ``hooks``
+(the lifecycle seam), ``client`` (the producer), ``worker/`` (one module per loop),
+``prefork`` (the supervisor), ``docket`` (the native decorator API on top of them all).
 """
 
 from .client import Client
