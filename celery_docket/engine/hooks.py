@@ -27,7 +27,7 @@ are not hooks: they are arguments of ``Worker``, since exactly one answer is nee
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from .messages import Call, Delivery, Execution, Outcome
@@ -114,12 +114,10 @@ class Hooks:
         """Attach ``hook`` after those already attached (they run in that order)."""
         self._hooks.append(hook)
         for point in POINTS:
-            setattr(
-                self, point, tuple(_overridden(h, point) for h in self._hooks if _has(h, point))
-            )
+            setattr(self, point, tuple(getattr(h, point) for h in self._hooks if _has(h, point)))
         return hook
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Hook]:
         return iter(list(self._hooks))
 
     def __len__(self) -> int:
@@ -139,10 +137,6 @@ def _has(hook: Hook, point: str) -> bool:
     if method is None:
         return False
     return getattr(method, "__func__", method) is not getattr(Hook, point)
-
-
-def _overridden(hook: Hook, point: str) -> Any:
-    return getattr(hook, point)
 
 
 __all__ = ["POINTS", "Hook", "Hooks", "WorkerView"]
