@@ -19,6 +19,7 @@ from typing import Any
 
 from .connection import Backend
 from .errors import ResultTimeout
+from .keys import result_key
 
 
 class ResultStore:
@@ -35,7 +36,7 @@ class ResultStore:
         self._local = threading.local()
 
     def key(self, execution_id: str) -> str:
-        return f"{self.prefix}{execution_id}"
+        return result_key(self.prefix, execution_id)
 
     def get(self, execution_id: str) -> bytes | None:
         value: bytes | None = self.backend.client.get(self.key(execution_id))

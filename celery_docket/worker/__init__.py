@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import signals
 from ..contrib import integrations
-from ..control import static_key
 from ..engine import Delivery, Hook, Outcome, PerpetualSpec, Worker, WorkerSettings
+from ..keys import static_key
 from ..utils.urls import redact_url
 from .beat import BeatPlanner
 from .handler import CeleryHandler

@@ -16,14 +16,9 @@ import time
 from typing import Any
 
 from ..keys import GROUP, heartbeat_key
+from ..keys import workers_key as workers_key  # re-exported: engine.worker exports it
 from ..messages import Delivery
 from .state import RECOVERABLE, InFlight, WorkerState, log, text
-
-
-def workers_key(prefix: str) -> str:
-    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
-    heartbeat keys, so inspection reads them without scanning the keyspace."""
-    return f"{prefix}:workers"
 
 
 def _zombie(pid: int) -> bool:
