@@ -19,12 +19,10 @@ import json
 import lzma
 import numbers
 import os
-import pickle
 import socket
-import sys
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -35,24 +33,15 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.serialization import dumps, loads, prepare_accept_content
 from kombu.utils import json as kjson
 
-try:
-    from celery_docket.exceptions import InvalidTaskError
-except ImportError:  # pragma: no cover - exceptions.py is written in parallel
-
-    class InvalidTaskError(Exception):  # type: ignore[no-redef]
-        """A message did not describe a valid task."""
-
-
-try:
-    from celery_docket.exceptions import SecurityError
-except ImportError:  # pragma: no cover
-
-    class SecurityError(Exception):  # type: ignore[no-redef]
-        """Refused to rebuild something that is not an exception class."""
-
-
-from celery_docket.exceptions import PayloadTooLarge  # noqa: E402
-from celery_docket.keys import TASK_META_PREFIX, result_key  # noqa: E402
+from .exception_meta import (
+    UnpickleableExceptionWrapper,
+    exception_to_meta,
+    meta_to_exception,
+    pickleable_exception,
+)
+from .exceptions import InvalidTaskError, PayloadTooLarge
+from .keys import TASK_META_PREFIX, result_key
+from .utils.saferepr import saferepr
 
 _DECOMPRESSORS: dict[str, Any] = {
     "application/x-gzip": zlib.decompressobj,
@@ -403,162 +392,6 @@ def decode_body(
     return list(args), kwargs, embed
 
 
-# -- safe repr (argsrepr/kwargsrepr) ------------------------------------------------------
-
-
-def _repr_parts(obj: Any, levels: int, seen: set[int]) -> Iterator[str]:
-    containers = {
-        list: ("[", "]"),
-        tuple: ("(", ")"),
-        set: ("{", "}"),
-        frozenset: ("frozenset({", "})"),
-        dict: ("{", "}"),
-    }
-    kind = next((t for t in containers if type(obj) is t), None)
-    if kind is None:
-        try:
-            yield repr(obj)
-        except Exception as exc:  # a broken __repr__ must not stop the publish
-            yield f"<Unrepresentable {type(obj).__name__}: {exc!r}>"
-        return
-    open_, close = containers[kind]
-    if not obj:
-        yield {set: "set()", frozenset: "frozenset()"}.get(kind, open_ + close)
-        return
-    if levels <= 0 or id(obj) in seen:
-        yield f"{open_}...{close}"
-        return
-    seen = seen | {id(obj)}
-    yield open_
-    items = obj.items() if kind is dict else ((None, v) for v in obj)
-    for index, (key, value) in enumerate(items):
-        if index:
-            yield ", "
-        if kind is dict:
-            yield from _repr_parts(key, levels - 1, seen)
-            yield ": "
-        yield from _repr_parts(value, levels - 1, seen)
-    if kind is tuple and len(obj) == 1:
-        yield ","
-    yield close
-
-
-def saferepr(obj: Any, maxsize: int = 1024, maxlevels: int = 3) -> str:
-    """``repr`` bounded in depth and length (cut with ``...``), never raising.
-
-    Stops producing text once ``maxsize`` is passed, so huge arguments stay cheap.
-    """
-    out: list[str] = []
-    size = 0
-    for part in _repr_parts(obj, maxlevels, set()):
-        out.append(part)
-        size += len(part)
-        if size > maxsize:
-            return "".join(out)[:maxsize] + "..."
-    return "".join(out)
-
-
-# -- exceptions in results -----------------------------------------------------------------
-
-
-class UnpickleableExceptionWrapper(Exception):
-    """Stands in, under the pickle serializer, for an exception that cannot be pickled."""
-
-    def __init__(self, exc_module: str, exc_cls_name: str, exc_args: tuple[Any, ...], text: str):
-        self.exc_module = exc_module
-        self.exc_cls_name = exc_cls_name
-        self.exc_args = exc_args
-        self.text = text
-        super().__init__(exc_module, exc_cls_name, exc_args, text)
-
-    def __str__(self) -> str:
-        return self.text
-
-
-def _serializable_args(args: Iterable[Any], serializer: str) -> list[Any]:
-    """Exception args as they are when the serializer takes them, else as their repr."""
-    out = []
-    for arg in args:
-        try:
-            dumps(arg, serializer)
-            out.append(arg)
-        except Exception:
-            out.append(saferepr(arg))
-    return out
-
-
-def exception_to_meta(exc: BaseException, serializer: str = "json") -> dict[str, Any]:
-    """Celery's portable form of an exception: type, args and module."""
-    cls = type(exc)
-    return {
-        "exc_type": getattr(cls, "__qualname__", cls.__name__),
-        "exc_message": _serializable_args(exc.args, serializer),
-        "exc_module": cls.__module__,
-    }
-
-
-def _pickleable(exc: BaseException) -> BaseException:
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:
-        meta = exception_to_meta(exc, "pickle")
-        return UnpickleableExceptionWrapper(
-            meta["exc_module"], meta["exc_type"], tuple(meta["exc_message"]), saferepr(exc)
-        )
-
-
-@lru_cache(maxsize=256)
-def _fallback_exception_class(name: str) -> type[Exception]:
-    """Stand-in class when the original is not loaded; cached so equal names share one."""
-    return type(name, (Exception,), {"__module__": "celery_docket.exceptions"})
-
-
-def meta_to_exception(meta: Any) -> BaseException | None:
-    """Rebuild an exception stored by :func:`exception_to_meta` (or by Celery).
-
-    As Celery does, only modules already in ``sys.modules`` are searched (stored data never
-    triggers an import); a missing class becomes a same-named ``Exception`` subclass, and a
-    name that resolves to something other than an exception class raises ``SecurityError``.
-    """
-    if not meta:
-        return None
-    if isinstance(meta, BaseException):
-        if all(hasattr(meta, a) for a in ("exc_module", "exc_cls_name", "exc_args")):
-            meta = {
-                "exc_type": meta.exc_cls_name,  # type: ignore[attr-defined]
-                "exc_module": meta.exc_module,  # type: ignore[attr-defined]
-                "exc_message": meta.exc_args,  # type: ignore[attr-defined]
-            }
-        else:
-            return meta
-    if not isinstance(meta, dict):
-        try:
-            meta = dict(meta)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"stored exception must be an exception or a dict: {meta!r}") from exc
-    if "exc_type" not in meta:
-        raise ValueError("exception information must include the exception type")
-    exc_type, exc_module = meta["exc_type"], meta.get("exc_module")
-    message = meta.get("exc_message", "")
-    cls: Any = None
-    if exc_module is not None and exc_module in sys.modules:
-        cls = sys.modules[exc_module]
-        for part in str(exc_type).split("."):
-            cls = getattr(cls, part, None)
-            if cls is None:
-                break
-    if cls is None:
-        cls = _fallback_exception_class(str(exc_type))
-    if not isinstance(cls, type) or not issubclass(cls, BaseException):
-        where = exc_type if exc_module is None else f"{exc_module}.{exc_type}"
-        raise SecurityError(f"Expected an exception class, got {where} with payload {message}")
-    try:
-        return cls(*message) if isinstance(message, list | tuple) else cls(message)
-    except Exception:
-        return Exception(f"{cls}({message})")
-
-
 # -- result meta ---------------------------------------------------------------------------
 
 
@@ -604,7 +437,9 @@ def encode_result_meta(
     ``group_id``/``parent_id`` are included only when set, as Celery does.
     """
     if status in EXCEPTION_STATES and isinstance(result, BaseException):
-        result = _pickleable(result) if serializer == "pickle" else exception_to_meta(result)
+        result = (
+            pickleable_exception(result) if serializer == "pickle" else exception_to_meta(result)
+        )
     elif serializer != "pickle" and _is_result_object(result):
         result = result.as_tuple()  # a result object is stored as its id tuple
     if status not in READY_STATES:

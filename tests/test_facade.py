@@ -396,3 +396,32 @@ def test_scheduler_only_process_schedules_but_runs_nothing(app: Celery) -> None:
     finally:
         w.stop()
     assert "plain" in ran and "tick" in ran
+
+
+def test_worker_state_counts_a_success_once_its_result_is_committed(app: Celery) -> None:
+    """The facade's ``after_commit`` hook (worker/hooks.py) feeds ``celery.worker.state``:
+    successes only, each once, and never before ``get()`` could read the result."""
+    from celery_docket.worker import state
+
+    @app.task(name="f.counted")
+    def counted(x):
+        if x < 0:
+            raise ValueError(x)
+        return x
+
+    before = state.total_count.get("f.counted", 0)
+    w = _worker(app).start_in_thread()
+    try:
+        ok = counted.delay(1)
+        bad = counted.delay(-1)
+        assert ok.get(timeout=10) == 1
+        with pytest.raises(ValueError):
+            bad.get(timeout=10)
+        deadline = time.monotonic() + 5
+        while ok.id not in state.successful_requests and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        w.stop()
+    assert ok.id in state.successful_requests
+    assert bad.id not in state.successful_requests
+    assert state.total_count.get("f.counted", 0) - before == 1

@@ -12,13 +12,7 @@ import pathlib
 
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "celery_docket"
 LIMIT = 600
-ALLOWED = {
-    "app/task.py": 602,
-    "config.py": 680,
-    "engine/worker.py": 619,
-    "protocol.py": 655,
-    "schedules.py": 691,
-}
+ALLOWED: dict[str, int] = {}
 """module (relative to celery_docket/) -> its line count when listed, as a cap."""
 
 

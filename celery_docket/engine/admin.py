@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .docket import Call, Docket
+from .client import Client as Docket
 from .keys import GROUP
 from .lua import Pipeline, Script
-from .messages import Execution
+from .messages import Call, Execution
 from .scripts import CANCEL, PURGE
 
 _purge_script = Script(PURGE)

@@ -27,9 +27,3 @@ def to_epoch_ms(when: When, now: float | None = None) -> int | None:
     else:
         seconds = float(when)
     return math.ceil(round(seconds * 1000, 3))
-
-
-def redis_time_ms(raw: tuple[int, int] | list[bytes] | list[int]) -> int:
-    """Redis ``TIME`` reply (seconds, microseconds) as epoch milliseconds."""
-    seconds, micros = int(raw[0]), int(raw[1])
-    return seconds * 1000 + micros // 1000

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .docket import Docket
+from .client import Client as Docket
 from .keys import GROUP, queues_key
 from .lua import Arg, Pipeline, Script
 from .scripts import ADD

@@ -5,6 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from .clock import When
+
+DEFAULT_QUEUE = "default"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call to enqueue: a function name and an opaque body, with where and when."""
+
+    function: str
+    body: bytes
+    queue: str = DEFAULT_QUEUE
+    when: When = None
+    key: str | None = None
+    execution_id: str | None = None
+    replace: bool = False
+    perpetual: bool = False
+    attempt: int = 1
+    once: str | None = None
+    """A token: the call is added at most once per token (kept ``once_ttl_ms``)."""
+    once_ttl_ms: int = 7 * 24 * 3600 * 1000
+
 
 @dataclass(frozen=True)
 class Execution:
@@ -68,7 +90,6 @@ class Outcome:
     body: bytes | None = None
     attempt: int | None = None
     reason: str = ""
-    extra: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def done(cls, result: ResultWrite | None = None) -> Outcome:

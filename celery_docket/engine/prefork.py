@@ -29,10 +29,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .docket import Docket
+from .client import Client
+from .hooks import Hook, WorkerView
 from .keys import GROUP, QueueKeys
 from .lua import Pipeline, Script
-from .messages import Delivery
+from .messages import Delivery, Outcome
 from .scripts import RENEW
 from .worker import Worker
 
@@ -45,8 +46,9 @@ _PR_SET_PDEATHSIG = 1
 REVOKED_FATE = "revoked"
 """Prefix of the fate recorded for a message whose runner was terminated on request."""
 
-MakeWorker = Callable[[int, Callable[[Delivery], None], Callable[[Delivery], None]], Worker]
-"""Build the child's worker for slot i, given its on_task_start/on_task_end hooks."""
+MakeWorker = Callable[[int, Hook], Worker]
+"""Build the child's worker for slot i; it must attach the given hook (``worker.hooks.add``),
+which publishes the running task in the child's shared slot."""
 
 
 @dataclass
@@ -68,14 +70,14 @@ class SlotState:
 
 
 class Supervisor:
-    """Fork ``processes`` children running ``make_worker(slot, start_hook, end_hook).run()``."""
+    """Fork ``processes`` children running ``make_worker(slot, slot_hook).run()``."""
 
     def __init__(
         self,
         make_worker: MakeWorker,
         processes: int,
         *,
-        make_docket: Callable[[], Docket],
+        make_docket: Callable[[], Client],
         time_limit: Callable[[Delivery], float | None] = lambda _d: None,
         on_child_start: Callable[[int], None] | None = None,
         poll_interval: float = 0.05,
@@ -257,21 +259,7 @@ class Supervisor:
                 if self.on_child_start is not None:
                     self.on_child_start(slot)
 
-                def start(d: Delivery) -> None:
-                    limit = self.time_limit(d) or 0.0
-                    deadline = time.monotonic() + limit if limit else 0.0
-                    try:
-                        label = self.label(d)
-                    except Exception:  # noqa: BLE001 - a label is only for lookups
-                        label = d.execution_id
-                    self._write_slot(
-                        slot, deadline, limit, d.message_id, d.queue, label, consumer=d.worker
-                    )
-
-                def end(_d: Delivery) -> None:
-                    self._write_slot(slot, 0.0, 0.0, "", "")
-
-                worker = self.make_worker(slot, start, end)
+                worker = self.make_worker(slot, _SlotHook(self, slot))
                 worker.install_signal_handlers(child=True)
                 self._obey_kill_requests(slot)
                 worker.run()
@@ -428,14 +416,43 @@ class Supervisor:
         return 1 if self._cold else worst
 
 
+class _SlotHook(Hook):
+    """In a child: publish the task it runs, and that task's deadline, in its shared slot."""
+
+    def __init__(self, supervisor: Supervisor, slot: int) -> None:
+        self.supervisor = supervisor
+        self.slot = slot
+
+    def before_run(self, worker: WorkerView, delivery: Delivery) -> None:
+        sup = self.supervisor
+        limit = sup.time_limit(delivery) or 0.0
+        deadline = time.monotonic() + limit if limit else 0.0
+        try:
+            label = sup.label(delivery)
+        except Exception:  # noqa: BLE001 - a label is only for lookups
+            label = delivery.execution_id
+        sup._write_slot(
+            self.slot,
+            deadline,
+            limit,
+            delivery.message_id,
+            delivery.queue,
+            label,
+            consumer=delivery.worker,
+        )
+
+    def after_run(self, worker: WorkerView, delivery: Delivery, outcome: Outcome) -> None:
+        self.supervisor._write_slot(self.slot, 0.0, 0.0, "", "")
+
+
 class LeaseRenewer:
     """Renews, every third of a lease, the entries the supervisor's children run."""
 
-    def __init__(self, make_docket: Callable[[], Docket], lease_seconds: float) -> None:
+    def __init__(self, make_docket: Callable[[], Client], lease_seconds: float) -> None:
         self.make_docket = make_docket
         self.period = max(0.05, lease_seconds / 3.0)
         self.last = 0.0
-        self.docket: Docket | None = None
+        self.docket: Client | None = None
         self.script = Script(RENEW)
 
     def renew(self, held: list[tuple[str, str, str]]) -> None:

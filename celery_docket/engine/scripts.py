@@ -8,6 +8,8 @@ fields as the entry, ``m`` stream entry id while queued.
 
 from __future__ import annotations
 
+from .entries import COMMIT_LAYOUT, FAST_ACK_LAYOUT
+
 _NOW = """
 local _t = redis.call('TIME')
 local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
@@ -119,21 +121,18 @@ COMPLETE = (
     + _ENQUEUE
     + """
 -- KEYS: stream, due, dead. ARGV: group, consumer, run prefix, wake, queue, then per entry
--- 14 values: msgid, id, keyed, gen, action (ack|again|dead), when_ms, body, attempt, fn,
--- reason, result_key, result_value, result_ttl_ms (0: no expiry), fence. Returns 1
+-- the values of one entries.CommitEntry: msgid, id, keyed, gen, action (ack|again|dead),
+-- when_ms, body, attempt, fn, reason, result_key, result_value, result_ttl_ms (0: no
+-- expiry), fence. Returns 1
 -- (committed) or 0 (stale) per entry: with fence '1', a runner that lost its lease (the
 -- entry is no longer pending under its name) cannot commit a second outcome.
 local stream, due, dead = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, prefix, wake, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
 local j = 6
-while j + 13 <= #ARGV do
-  local mid, id, k, g = ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3]
-  local action, w, b, a = ARGV[j+4], ARGV[j+5], ARGV[j+6], ARGV[j+7]
-  local n, reason, rkey, rval, rttl = ARGV[j+8], ARGV[j+9], ARGV[j+10], ARGV[j+11], ARGV[j+12]
-  local fence = ARGV[j+13]
-  j = j + 14
-  local ok = true
+"""
+    + COMMIT_LAYOUT.unpack()
+    + """  local ok = true
   if fence == '1' then
     local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
     ok = (#pend == 1 and pend[1][2] == consumer)
@@ -246,18 +245,18 @@ redis.call('DEL', rk)
 return 'queued'
 """
 
-ACK_FAST = """
--- KEYS: stream. ARGV: group, then per entry 4 values: msgid, result_key, result_value,
--- result_ttl_ms. For plain acks of entries read less than half a lease ago (no other worker
+ACK_FAST = (
+    """
+-- KEYS: stream. ARGV: group, then per entry the values of one entries.FastAck: msgid,
+-- result_key, result_value, result_ttl_ms. For plain acks of entries read less than half a lease ago (no other worker
 -- can have claimed them yet). XACK answers 1 only for the first ack of an entry, so at most
 -- one outcome is ever committed; returns 1 (committed) or 0 per entry.
 local stream, group = KEYS[1], ARGV[1]
 local out, gone = {}, {}
 local j = 2
-while j + 3 <= #ARGV do
-  local mid, rkey, rval, rttl = ARGV[j], ARGV[j+1], ARGV[j+2], ARGV[j+3]
-  j = j + 4
-  if redis.call('XACK', stream, group, mid) == 1 then
+"""
+    + FAST_ACK_LAYOUT.unpack()
+    + """  if redis.call('XACK', stream, group, mid) == 1 then
     gone[#gone + 1] = mid
     if rkey ~= '' then
       if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
@@ -271,6 +270,7 @@ end
 if #gone > 0 then redis.call('XDEL', stream, unpack(gone)) end
 return out
 """
+)
 
 PURGE = """
 -- KEYS: stream, due. ARGV: group, run prefix, start ('' : after the group's last delivery),

@@ -18,7 +18,7 @@ from .lua import Script
 from .scripts import PARKED
 
 if TYPE_CHECKING:
-    from .docket import Docket
+    from .client import Client as Docket
 
 _parked_script = Script(PARKED)
 

@@ -16,11 +16,12 @@ from typing import Any
 
 from .. import signals
 from ..contrib import integrations
-from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
+from ..engine import Delivery, Hook, Outcome, PerpetualSpec, Worker, WorkerSettings
 from ..keys import static_key
 from ..utils.urls import redact_url
 from .beat import BeatPlanner
 from .handler import CeleryHandler
+from .hooks import Bookkeeping, Ready
 from .mailbox import Activity, SupervisorMailbox, WorkerMailbox, rusage, task_attrs
 from .revoke import RevokedSet
 
@@ -235,9 +236,9 @@ class WorkController:
             handle,
             settings,
             perpetuals=perpetuals,
+            hooks=[Bookkeeping()],
             acks_early=handler.acks_early,
             give_up=handler.give_up,
-            on_committed=handler.committed,
         )
         child = slot is not None
         worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)
@@ -323,14 +324,14 @@ class WorkController:
         return 0
 
     def _on_ready(self, worker: Worker | None) -> None:
-        def announce(_w: Any = None) -> None:
+        def announce() -> None:
             log.info("%s ready.", self.hostname)
             signals.worker_ready.send(sender=self)
 
         if worker is None:
             announce()
         else:
-            worker._on_started = announce
+            worker.hooks.add(Ready(announce))
 
     def _lease_seconds(self) -> float:
         """An explicit docket_lease_seconds wins; else Celery's visibility_timeout; else 30 s."""
@@ -348,10 +349,10 @@ class WorkController:
         app._reset_connections()
         handler = self._handler()
 
-        def make_child(slot: int, start: Any, end: Any) -> Worker:
+        def make_child(slot: int, slot_hook: Hook) -> Worker:
             app._reset_connections()
             worker = self._make_worker(f"{self.hostname}-{slot}", "solo", 1, slot=slot)
-            worker._on_task_start, worker._on_task_end = start, end
+            worker.hooks.add(slot_hook)
             if self._mailbox is not None:
                 self._mailbox.start()
             integrations.prefork_child(self, worker, slot)

@@ -38,7 +38,7 @@ from ..protocol import (
     decode_body,
 )
 from . import chords, links
-from . import state as worker_state
+from .hooks import SUCCEEDED
 from .limits import check_headers, parse_date, soft_limit, time_limits
 from .mailbox import Activity
 from .rate_limit import RateLimitGate
@@ -147,14 +147,6 @@ class CeleryHandler:
             chords.on_header_failed(self.app, request, exc)
         except Exception:  # noqa: BLE001 - the dead letter and its FAILURE matter more
             log.exception("chord of dead-lettered task %s", message.id)
-
-    @staticmethod
-    def committed(d: Delivery, outcome: Outcome, committed: bool) -> None:
-        """After the commit: a task that succeeded counts in ``celery.worker.state``
-        only once its result is stored, so a test that waits for it can read the result."""
-        name = outcome.extra.get("succeeded")
-        if committed and name is not None:
-            worker_state.task_ready(d.execution_id, str(name), successful=True)
 
     def _limits_of(self, d: Delivery, message: TaskMessage, task: Any) -> tuple[Any, Any]:
         """The run's (hard, soft) limits, looked up once per delivery (the pool asks too)."""
@@ -564,9 +556,8 @@ class CeleryHandler:
                 if self._store_wanted(task, request, state)
                 else None
             )
-            done = Outcome.done(write)
-            done.extra["succeeded"] = name
-            return done
+            d.scratch[SUCCEEDED] = name  # counted in worker state once committed (hooks.py)
+            return Outcome.done(write)
         # FAILURE
         write = (
             self._write(

@@ -45,14 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     def make_docket() -> Docket:
         return Docket(a.url, prefix=a.prefix)
 
-    def make_worker(slot: int, start: Any, end: Any) -> Any:
+    def make_worker(slot: int, slot_hook: Any) -> Any:
         ledger = Ledger(a.ledger, f"{a.name}-{slot}")
         docket = make_docket()
         register_probes(docket, ledger)
         worker = docket.worker(
             pool="solo", name=f"{a.name}-{slot}", lease_seconds=a.lease, block_ms=200
         )
-        worker._on_task_start, worker._on_task_end = start, end
+        worker.hooks.add(slot_hook)
         inner = worker.handler
 
         def handler(d: Any) -> Any:

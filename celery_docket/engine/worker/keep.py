@@ -10,42 +10,15 @@ starts soon, and what waits keeps its lease meanwhile.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import redis
-
-from .keys import GROUP, QueueKeys, heartbeat_key
-from .keys import workers_key as workers_key  # re-exported: engine/worker.py imports it here
-from .lua import Script
-from .messages import Delivery
-
-if TYPE_CHECKING:
-    from .docket import Docket
-    from .worker import WorkerSettings
-
-log = logging.getLogger("celery_docket.engine.worker")
-
-RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
-
-
-@dataclass
-class InFlight:
-    delivery: Delivery
-    started: float
-    """Monotonic time taken before the command that claimed the entry: ``now - started``
-    never understates its idle time in the PEL."""
-    early_acked: bool = False
-
-
-def text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+from ..keys import GROUP, heartbeat_key
+from ..keys import workers_key as workers_key  # re-exported: engine.worker exports it
+from ..messages import Delivery
+from .state import RECOVERABLE, InFlight, WorkerState, log, text
 
 
 def _zombie(pid: int) -> bool:
@@ -58,47 +31,8 @@ def _zombie(pid: int) -> bool:
         return False
 
 
-class LeaseKeeping:
-    """The keeper's half of ``Worker``: renew, reclaim, adopt, heartbeat."""
-
-    docket: Docket
-    settings: WorkerSettings
-    keys: dict[str, QueueKeys]
-    redis: Any
-    node: str
-    consumer: str
-    processed: int
-    started_at: float
-    heartbeat_extra: Any
-    _renew: Script
-    _stopping: threading.Event
-    _stopped: threading.Event
-    _inflight: dict[str, InFlight]
-    _inflight_lock: threading.Lock
-    _running: dict[str, float]
-    _ran: set[str]
-    _paused: set[str]
-    _reclaimed: deque[Delivery]
-    _waiting: set[str]
-    """Message ids of ``_reclaimed`` still held (a lost lease drops an id from here)."""
-    _reclaim_lock: threading.Lock
-    _reclaim_cursor: dict[str, str]
-    _reclaim_more: bool
-    """The last reclaim pass found work and there may be more: reclaim when slots free."""
-
-    # -- provided by Worker ----------------------------------------------------------------
-
-    def _delivery(self, queue: str, mid: str, fields: dict[bytes, bytes]) -> Delivery | None:
-        raise NotImplementedError
-
-    def _assert_perpetuals(self) -> None:
-        raise NotImplementedError
-
-    def consuming(self) -> list[str]:
-        raise NotImplementedError
-
-    def deliveries(self) -> list[tuple[Delivery, float | None]]:
-        raise NotImplementedError
+class LeaseKeeping(WorkerState):
+    """The keeper's part of ``Worker``: renew, reclaim, adopt, heartbeat."""
 
     # -- holding ---------------------------------------------------------------------------
 
@@ -359,7 +293,3 @@ class LeaseKeeping:
                 log.warning("worker: keeper lost Redis (%s); retrying", exc)
             except Exception:
                 log.exception("worker: keeper failed; retrying")
-
-    @property
-    def stopping(self) -> bool:
-        return self._stopping.is_set()

@@ -7,45 +7,17 @@ retried until Redis takes it, never dropped.
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-from .keys import GROUP, QueueKeys
-from .lease import RECOVERABLE, InFlight
-from .lua import Pipeline, Script
-from .messages import Delivery, Outcome
-
-if TYPE_CHECKING:
-    from .docket import Docket
-    from .worker import WorkerSettings
-
-log = logging.getLogger("celery_docket.engine.worker")
-_RECOVERABLE = RECOVERABLE
+from ..entries import CommitEntry, FastAck
+from ..keys import GROUP
+from ..lua import Pipeline
+from ..messages import Delivery, Outcome
+from .state import RECOVERABLE, WorkerState, log
 
 
-class Committing:
-    """The committer's half of ``Worker``."""
-
-    docket: Docket
-    settings: WorkerSettings
-    keys: dict[str, QueueKeys]
-    redis: Any
-    consumer: str
-    _complete: Script
-    _ack_fast: Script
-    _handback: Script
-    _stopped: threading.Event
-    _slots: threading.Semaphore
-    _outcomes: deque[tuple[Delivery, Outcome]]
-    _outcome_ready: threading.Condition
-    _inflight: dict[str, InFlight]
-    _inflight_lock: threading.Lock
-    _ran: set[str]
-    _on_committed: Callable[[Delivery, Outcome, bool], None] | None
+class Committing(WorkerState):
+    """The committer's part of ``Worker``."""
 
     def _committer_loop(self) -> None:
         while True:
@@ -69,7 +41,7 @@ class Committing:
             try:
                 self._commit(done)
                 return
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("worker: commit failed (%s); retrying in %.1fs", exc, backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -100,18 +72,14 @@ class Committing:
             k = self.keys.get(q) or self.docket.keys(q)
             args: list[str | bytes | int | float] = [GROUP]
             for d, o in items:
-                r = o.result
-                if r is None:
-                    args += [d.message_id, "", b"", 0]
-                else:
-                    args += [d.message_id, r.key, r.value, max(0, int(r.ttl_ms))]
+                args += FastAck.of(d, o)
             pipe.script(self._ack_fast, [k.stream], args)
             order.append(items)
         for q, entries in full.items():
             k = self.keys.get(q) or self.docket.keys(q)
             args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
             for d, o, fence in entries:
-                args += _outcome_args(d, o, fence=fence)
+                args += CommitEntry.of(d, o, fence=fence)
             pipe.script(self._complete, [k.stream, k.due, k.dead], args)
             order.append([(d, o) for d, o, _f in entries])
         fated = [d for d, _o in done if d.fate is not None]
@@ -123,9 +91,12 @@ class Committing:
             for d, _o in done:
                 self._inflight.pop(d.message_id, None)
                 self._ran.discard(d.message_id)
+        hooks = self.hooks
+        watched = bool(hooks.after_commit or hooks.after_retry or hooks.after_dead_letter)
         for items, reply in zip(order, replies, strict=True):
             for (d, o), committed in zip(items, reply, strict=True):
-                if not int(committed):
+                ok = bool(int(committed))
+                if not ok:
                     log.warning(
                         "worker: outcome of %s not committed: its lease expired and another "
                         "worker took it over",
@@ -133,13 +104,19 @@ class Committing:
                     )
                 elif o.action == "dead":
                     log.error("worker: %s dead-lettered: %s", d.execution_id, o.reason)
-                if self._on_committed is not None:
-                    try:
-                        self._on_committed(d, o, bool(int(committed)))
-                    except Exception:
-                        log.exception("worker: on_committed hook failed for %s", d.execution_id)
+                if watched:
+                    self._after_commit(d, o, ok)
         if any(o.action == "again" for _d, o in done):
             self.docket.backend.notify()
+
+    def _after_commit(self, d: Delivery, o: Outcome, committed: bool) -> None:
+        hooks = self.hooks
+        if hooks.after_commit:
+            hooks.fire("after_commit", self, d, o, committed)
+        if committed and o.action == "again" and hooks.after_retry:
+            hooks.fire("after_retry", self, d, o)
+        elif committed and o.action == "dead" and hooks.after_dead_letter:
+            hooks.fire("after_dead_letter", self, d, o)
 
     def _hand_back(self, deliveries: list[Delivery]) -> None:
         """Return read-but-unstarted entries to the stream for other workers."""
@@ -150,29 +127,9 @@ class Committing:
             k = self.keys[q]
             try:
                 self._handback(self.redis, [k.stream], [GROUP, self.consumer, k.run_prefix, *mids])
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("worker: hand-back failed (%s); entries wait for lease expiry", exc)
         with self._inflight_lock:
             for d in deliveries:
                 self._inflight.pop(d.message_id, None)
                 self._ran.discard(d.message_id)
-
-
-def _outcome_args(d: Delivery, o: Outcome, fence: bool) -> list[str | bytes | int | float]:
-    result = o.result
-    return [
-        d.message_id,
-        d.execution_id,
-        "1" if d.keyed else "",
-        d.generation,
-        o.action,
-        "" if o.when_ms is None else int(o.when_ms),
-        d.body if o.body is None else o.body,
-        d.attempt if o.attempt is None else o.attempt,
-        d.function,
-        o.reason,
-        "" if result is None else result.key,
-        b"" if result is None else result.value,
-        0 if result is None else max(0, int(result.ttl_ms)),
-        "1" if fence else "",
-    ]
