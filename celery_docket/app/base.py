@@ -196,10 +196,14 @@ class Celery(Publishing):
         self.on_after_finalize = CelerySignal(name="app.on_after_finalize")
         self.on_after_fork = CelerySignal(name="app.on_after_fork")
         self._configured = False
+        self._modules_signalled = False
         _state.register_app(self)
         if set_as_current:
             _state.set_default_app(self)
             _state._set_current_app(self)
+        from ..fixups import install_fixups  # Django's, when DJANGO_SETTINGS_MODULE is set
+
+        self._fixups = install_fixups(self, fixups)
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
@@ -374,10 +378,17 @@ class Celery(Publishing):
 
     def loader_import_modules(self) -> None:
         """Import ``imports`` and ``include`` (the worker does this at start)."""
+        self.signal_import_modules()
         for module in list(self.conf.get("imports") or ()) + list(self.conf.get("include") or ()):
             importlib.import_module(module)
-        signals.import_modules.send(sender=self)
         self.run_autodiscovery()
+
+    def signal_import_modules(self) -> None:
+        """``import_modules``, once and before any task module is imported, as in Celery
+        (the Django fix-up runs ``django.setup()`` there)."""
+        if not self._modules_signalled:
+            self._modules_signalled = True
+            signals.import_modules.send(sender=self)
 
     def autodiscover_tasks(
         self, packages: Any = None, related_name: str = "tasks", force: bool = False

@@ -786,12 +786,13 @@ def worker(
     app = obj.app
     # The worker imports these too; importing them first lists their tasks in the banner
     # and reports a broken task module on one line.
-    for module in _task_modules(app, include or []):
+    app.signal_import_modules()  # Django's set-up comes before any task module
+    for module in [*_task_modules(app, include or []), None]:
         try:
-            import_module(module)
+            import_module(module) if module else app.run_autodiscovery()
         except Exception as exc:
             raise click.ClickException(
-                f"Cannot import the task module {module}: "
+                f"Cannot import the task module {module or 'found by autodiscover_tasks()'}: "
                 f"{type(exc).__name__}: {_one_line(exc)}{_where(exc)}"
             ) from None
     if prefetch_multiplier is not None:
