@@ -384,10 +384,13 @@ class Celery(Publishing):
         self.run_autodiscovery()
 
     def signal_import_modules(self) -> None:
-        """``import_modules``, once and before any task module is imported, as in Celery
+        """``import_modules``, once and before any task module is imported, as in Celery.
+        Fix-ups run first and outside the signal, so that what they refuse stops the start
         (the Django fix-up runs ``django.setup()`` there)."""
         if not self._modules_signalled:
             self._modules_signalled = True
+            for fixup in self._fixups:
+                fixup.on_import_modules()
             signals.import_modules.send(sender=self)
 
     def autodiscover_tasks(
@@ -465,6 +468,11 @@ class Celery(Publishing):
                 self._results = self.docket.results
             elif str(backend).startswith(("redis", "rediss", "unix")):
                 self._results = ResultStore(connect(str(backend)), RESULT_PREFIX)
+            elif str(backend).startswith("django-"):  # django-celery-results' rows
+                from ..contrib.django.results import DjangoResultStore, check_backend
+
+                check_backend(self)
+                self._results = DjangoResultStore(self, self.docket.results)
             else:
                 warnings.warn(
                     f"result_backend {backend!r} is not supported; results go to the broker",

@@ -70,8 +70,8 @@ class DjangoFixup:
             from ..contrib.django.task import DjangoTask
 
             self.app.task_cls = DjangoTask
-        # weak receivers: a fix-up lives as long as its app (which holds it)
-        signals.import_modules.connect(self.on_import_modules, sender=self.app)
+        # the app calls on_import_modules itself (a refusal there must stop the start; a
+        # signal would only log it); a weak receiver: a fix-up lives as long as its app
         signals.worker_init.connect(self.on_worker_init)
         return self
 
@@ -81,9 +81,13 @@ class DjangoFixup:
             self._worker_fixup = DjangoWorkerFixup(self.app)
         return self._worker_fixup
 
-    def on_import_modules(self, **kwargs: Any) -> None:
-        """Sent before any task module is imported: set Django up (and run its checks)."""
+    def on_import_modules(self) -> None:
+        """Sent before any task module is imported: set Django up (and run its checks),
+        then refuse what the Django integrations cannot honour."""
         self.worker_fixup.validate_models()
+        from ..contrib.django.results import check_backend
+
+        check_backend(self.app)
 
     def on_worker_init(self, sender: Any = None, **kwargs: Any) -> None:
         worker_app = _unwrap(getattr(sender, "app", None))

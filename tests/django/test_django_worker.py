@@ -7,6 +7,8 @@ with the ``CELERY`` namespace and calls ``autodiscover_tasks()``.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.django.conftest import drive
@@ -65,3 +67,30 @@ def test_delay_on_commit_in_a_worker(env, start_worker) -> None:
     assert "committed" in seen["texts"]
     assert "committed-after-commit" in seen["texts"]
     assert not any(t.startswith("rolled") for t in seen["texts"])
+
+
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_django_db_backend_writes_task_result_rows(env, start_worker, pool) -> None:
+    env = {**env, "TEST_RESULT_BACKEND": "django-db", "TEST_RESULT_EXTENDED": "1"}
+    worker = start_worker(env, "-P", pool, "-c", "2")
+    assert ".> results:     django-db" in worker.text()
+    seen = drive(env, "results")
+    good, bad = seen["rows"][seen["good"]], seen["rows"][seen["bad"]]
+    assert good["status"] == "SUCCESS"
+    assert isinstance(json.loads(good["result"]), int)
+    assert good["task_name"] == "notes.tasks.add_note"
+    assert good["task_args"] == json.dumps("('row',)")
+    assert good["task_kwargs"] == json.dumps("{}")
+    assert good["worker"].startswith("celery@")
+    assert good["date_created"] and good["date_done"]
+    assert good["traceback"] is None
+    assert bad["status"] == "FAILURE"
+    assert json.loads(bad["result"])["exc_type"] == "ValueError"
+    assert "ValueError: boom" in bad["traceback"]
+
+
+def test_django_db_backend_without_the_app_is_refused(env, start_worker) -> None:
+    env = {**env, "TEST_RESULT_BACKEND": "django-cache"}
+    worker = start_worker(env, "-P", "threads", ready="")
+    assert worker.proc.wait(60) != 0
+    assert "result_backend 'django-cache' is not supported" in worker.text()

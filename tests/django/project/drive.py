@@ -72,7 +72,10 @@ def on_commit_worker() -> object:
 def results() -> object:
     from django_celery_results.models import TaskResult
 
-    good = tasks.add_note.apply_async(("row",), kwargs={}, task_id="row-ok")
+    import uuid
+
+    # an explicit id, as projects pass; unique, since results outlive a test's key prefix
+    good = tasks.add_note.apply_async(("row",), kwargs={}, task_id=f"row-{uuid.uuid4()}")
     good.get(timeout=30)
     bad = tasks.fails.delay("boom")
     try:
