@@ -70,9 +70,9 @@ def on_commit_worker() -> object:
 
 
 def results() -> object:
-    from django_celery_results.models import TaskResult
-
     import uuid
+
+    from django_celery_results.models import TaskResult
 
     # an explicit id, as projects pass; unique, since results outlive a test's key prefix
     good = tasks.add_note.apply_async(("row",), kwargs={}, task_id=f"row-{uuid.uuid4()}")
