@@ -45,6 +45,10 @@ def check_scheduler(scheduler: str | None) -> None:
     """Refuse, on one line, a scheduler class whose schedule we would silently not run."""
     if not scheduler or scheduler.strip() in HONOURED_SCHEDULERS:
         return
+    from ..contrib.django.beat import is_database_scheduler
+
+    if is_database_scheduler(scheduler):  # django-celery-beat's rows: see contrib/django/beat
+        return
     raise click.ClickException(
         f"--scheduler {scheduler} cannot be used with celery-docket: beat entries come from "
         "app.conf.beat_schedule and are scheduled in Redis by celery-docket itself (drop -S, "
@@ -123,6 +127,8 @@ def beat(
             "--detach is not supported: run beat under a process manager instead."
         )
     app = obj.app
+    if scheduler:
+        app.conf.beat_scheduler = scheduler.strip()
     url = _broker_url(app)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     check_broker(url)

@@ -784,6 +784,8 @@ def worker(
         obj.warn("--purge is not supported by celery-docket; nothing was discarded.")
 
     app = obj.app
+    if scheduler:  # -S: only the default or django-celery-beat's (check_scheduler)
+        app.conf.beat_scheduler = scheduler.strip()
     # The worker imports these too; importing them first lists their tasks in the banner
     # and reports a broken task module on one line.
     app.signal_import_modules()  # Django's set-up comes before any task module

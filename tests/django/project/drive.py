@@ -127,6 +127,75 @@ def thread_exit() -> object:
     }
 
 
+def _every(seconds: int):
+    from django_celery_beat.models import IntervalSchedule
+
+    return IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
+
+
+def beat_rows(*kinds: str) -> object:
+    """Rows as the admin makes them: every second, a one-off clocked, a disabled one."""
+    from django.utils import timezone
+    from django_celery_beat.models import ClockedSchedule, PeriodicTask, SolarSchedule
+
+    if "interval" in kinds:
+        PeriodicTask.objects.create(
+            name="every-second", task="notes.tasks.tick", interval=_every(1), args='["a"]'
+        )
+        PeriodicTask.objects.create(
+            name="switched-off",
+            task="notes.tasks.tick",
+            interval=_every(1),
+            args='["off"]',
+            enabled=False,
+        )
+    if "clocked" in kinds:
+        clocked = ClockedSchedule.objects.create(clocked_time=timezone.now())
+        PeriodicTask.objects.create(
+            name="just-once",
+            task="notes.tasks.tick",
+            clocked=clocked,
+            one_off=True,
+            kwargs='{"label": "once"}',
+        )
+    if "solar" in kinds:
+        solar = SolarSchedule.objects.create(event="sunset", latitude=48.1, longitude=11.6)
+        PeriodicTask.objects.create(
+            name="at-sunset", task="notes.tasks.tick", solar=solar, args='["sun"]'
+        )
+    return sorted(PeriodicTask.objects.values_list("name", flat=True))
+
+
+def beat_edit() -> object:
+    """An admin edit: switch one row off, add another (saved as the admin saves them)."""
+    from django_celery_beat.models import PeriodicTask
+
+    row = PeriodicTask.objects.get(name="every-second")
+    row.enabled = False
+    row.save()
+    PeriodicTask.objects.create(
+        name="added-later", task="notes.tasks.tick", interval=_every(1), args='["b"]'
+    )
+    return beat_state()
+
+
+def beat_state() -> object:
+    from django_celery_beat.models import PeriodicTask
+
+    ticks = {}
+    for text in Note.objects.values_list("text", flat=True):
+        ticks[text] = ticks.get(text, 0) + 1
+    rows = {
+        r.name: {
+            "enabled": r.enabled,
+            "total_run_count": r.total_run_count,
+            "last_run_at": r.last_run_at is not None,
+        }
+        for r in PeriodicTask.objects.all()
+    }
+    return {"ticks": ticks, "rows": rows}
+
+
 def count() -> object:
     return tasks.count_notes.delay().get(timeout=30)
 

@@ -40,3 +40,4 @@ CELERY_DOCKET_KEY_PREFIX = os.environ.get("TEST_KEY_PREFIX") or "cd"
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_QUEUE") or "celery"
 CELERY_DB_REUSE_MAX = int(os.environ.get("TEST_DB_REUSE_MAX") or 0)
 CELERY_RESULT_EXTENDED = bool(os.environ.get("TEST_RESULT_EXTENDED"))
+CELERY_BEAT_MAX_LOOP_INTERVAL = float(os.environ.get("TEST_BEAT_INTERVAL") or 5)
