@@ -3,11 +3,13 @@
 Every worker already schedules the ``beat_schedule`` entries (each tick is claimed once in
 Redis), so this process is optional; it exists so a supervisor or a container that runs
 ``celery beat`` gets a long-running process instead of one that exits and is restarted in a
-loop. A ``-S`` scheduler class we cannot run (a database scheduler) is refused at start-up.
+loop. ``-S django_celery_beat.schedulers:DatabaseScheduler`` adds that table's rows (see
+``contrib/django/beat.py``); any other ``-S`` scheduler class is refused at start-up.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -48,7 +50,12 @@ def check_scheduler(scheduler: str | None) -> None:
     from ..contrib.django.beat import is_database_scheduler
 
     if is_database_scheduler(scheduler):  # django-celery-beat's rows: see contrib/django/beat
-        return
+        if os.environ.get("DJANGO_SETTINGS_MODULE"):
+            return
+        raise click.ClickException(
+            f"--scheduler {scheduler} reads django_celery_beat's tables: it needs a Django "
+            "project (set DJANGO_SETTINGS_MODULE)"
+        )
     raise click.ClickException(
         f"--scheduler {scheduler} cannot be used with celery-docket: beat entries come from "
         "app.conf.beat_schedule and are scheduled in Redis by celery-docket itself (drop -S, "
