@@ -61,6 +61,8 @@ class BeatPlanner:
             queue=queue,
             serializer=options.get("serializer") or self.app.conf.task_serializer,
             expires=options.get("expires"),
+            headers=options.get("headers"),
+            priority=options.get("priority"),
         ).encode()
 
     def queue_of(self, entry: dict[str, Any]) -> str:

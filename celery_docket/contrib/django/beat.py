@@ -12,7 +12,7 @@ rows are disabled.
 
 Honoured: interval, crontab (in the row's timezone), clocked (one-off), ``one_off``,
 ``enabled``, ``args``/``kwargs``, ``queue``, ``priority``, ``headers``, ``expires`` and
-``expire_seconds``, ``start_time`` (for the first run). Refused, at start-up on one line (and
+``expire_seconds``, ``start_time`` (the first run waits for it). Refused, at start-up on one line (and
 logged and skipped for rows added later): solar schedules (our schedules have none) and rows
 routed by ``exchange``/``routing_key``.
 """
@@ -161,8 +161,8 @@ def entry_from_row(row: Any) -> dict[str, Any]:
     elif row.expires is not None:
         options["expires"] = row.expires
     headers = json.loads(row.headers or "{}")
-    if headers:
-        options["headers"] = headers
+    headers.setdefault("periodic_task_name", row.name)  # as django-celery-beat sends it
+    options["headers"] = headers
     return {
         "task": row.task,
         "schedule": _schedule_of(row),
