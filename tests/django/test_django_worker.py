@@ -94,3 +94,8 @@ def test_django_db_backend_without_the_app_is_refused(env, start_worker) -> None
     worker = start_worker(env, "-P", "threads", ready="")
     assert worker.proc.wait(60) != 0
     assert "result_backend 'django-cache' is not supported" in worker.text()
+
+
+def test_forked_child_drops_inherited_connections_without_breaking_the_parents(db_env) -> None:
+    seen = drive(db_env, "fork_child")
+    assert seen == {"child_exit": 0, "parent_query_ok": True}

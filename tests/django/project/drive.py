@@ -103,7 +103,7 @@ def thread_exit() -> object:
     """A pool thread that ends with a connection open: does the fix-up close it?"""
     import threading
 
-    from django.db import connection
+    from django.db import connections
 
     (fixup,) = app._fixups
     fixup.worker_fixup.install()
@@ -111,8 +111,9 @@ def thread_exit() -> object:
 
     def work() -> None:
         Note.objects.exists()
-        seen["wrapper"] = connection
-        seen["open_in_thread"] = connection.connection is not None
+        wrapper = connections["default"]  # this thread's own (not the main thread's proxy)
+        seen["wrapper"] = wrapper
+        seen["open_in_thread"] = wrapper.connection is not None
 
     thread = threading.Thread(target=work)
     thread.start()
@@ -194,6 +195,30 @@ def beat_state() -> object:
         for r in PeriodicTask.objects.all()
     }
     return {"ticks": ticks, "rows": rows}
+
+
+def fork_child() -> object:
+    """A forked child closes what it inherited: the parent's connection must still work."""
+    from django.db import connection
+
+    (fixup,) = app._fixups
+    worker_fixup = fixup.worker_fixup
+    worker_fixup.install()
+    Note.objects.create(text="before-fork")  # the parent's connection is open now
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            worker_fixup.on_worker_process_init()
+            inherited_closed = connection.connection is None
+            Note.objects.create(text="from-child")  # a connection of its own
+            connection.close()
+            code = 0 if inherited_closed else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    parent_ok = Note.objects.filter(text="from-child").exists()  # on the inherited socket
+    return {"child_exit": os.waitstatus_to_exitcode(status), "parent_query_ok": parent_ok}
 
 
 def count() -> object:
