@@ -101,7 +101,8 @@ class DjangoFixup:
             return datetime.now(timezone.utc)
         from django.utils.timezone import now
 
-        return now()
+        current: datetime = now()
+        return current
 
     def autodiscover_tasks(self) -> list[str]:
         from django.apps import apps
