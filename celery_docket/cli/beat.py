@@ -26,7 +26,7 @@ from .main import (
     check_broker,
 )
 
-__all__ = ("beat", "check_scheduler")
+__all__ = ("beat", "check_scheduler", "use_scheduler")
 
 #: ``-S`` values naming what this process does anyway (Celery's default scheduler).
 HONOURED_SCHEDULERS = frozenset(
@@ -49,18 +49,28 @@ def check_scheduler(scheduler: str | None) -> None:
         return
     from ..contrib.django.beat import is_database_scheduler
 
-    if is_database_scheduler(scheduler):  # django-celery-beat's rows: see contrib/django/beat
-        if os.environ.get("DJANGO_SETTINGS_MODULE"):
-            return
-        raise click.ClickException(
-            f"--scheduler {scheduler} reads django_celery_beat's tables: it needs a Django "
-            "project (set DJANGO_SETTINGS_MODULE)"
-        )
+    if is_database_scheduler(scheduler):  # django-celery-beat's rows: see use_scheduler
+        return
     raise click.ClickException(
         f"--scheduler {scheduler} cannot be used with celery-docket: beat entries come from "
         "app.conf.beat_schedule and are scheduled in Redis by celery-docket itself (drop -S, "
         "and move database-defined entries into beat_schedule)."
     )
+
+
+def use_scheduler(app: Any, scheduler: str | None) -> None:
+    """A ``-S``/``--scheduler`` passed check_scheduler: make it the app's ``beat_scheduler``.
+    django-celery-beat's needs Django, which the loaded app has set up by now if ever."""
+    if not scheduler:
+        return
+    from ..contrib.django.beat import is_database_scheduler
+
+    if is_database_scheduler(scheduler) and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise click.ClickException(
+            f"--scheduler {scheduler} reads django_celery_beat's tables: it needs a Django "
+            "project (set DJANGO_SETTINGS_MODULE)"
+        )
+    app.conf.beat_scheduler = scheduler.strip()
 
 
 def _banner(app: Any, loglevel: str) -> str:
@@ -134,8 +144,7 @@ def beat(
             "--detach is not supported: run beat under a process manager instead."
         )
     app = obj.app
-    if scheduler:
-        app.conf.beat_scheduler = scheduler.strip()
+    use_scheduler(app, scheduler)
     url = _broker_url(app)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     check_broker(url)

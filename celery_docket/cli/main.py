@@ -758,7 +758,7 @@ def worker(
     $ celery-docket -A proj worker -l INFO -Q hipri,lopri -c 4
     $ celery-docket -A proj worker -P threads -c 50
     """
-    from .beat import check_scheduler
+    from .beat import check_scheduler, use_scheduler
 
     obj = _obj(ctx)
     check_scheduler(scheduler)
@@ -784,8 +784,7 @@ def worker(
         obj.warn("--purge is not supported by celery-docket; nothing was discarded.")
 
     app = obj.app
-    if scheduler:  # -S: only the default or django-celery-beat's (check_scheduler)
-        app.conf.beat_scheduler = scheduler.strip()
+    use_scheduler(app, scheduler)  # --scheduler: the default or django-celery-beat's
     # The worker imports these too; importing them first lists their tasks in the banner
     # and reports a broken task module on one line.
     app.signal_import_modules()  # Django's set-up comes before any task module

@@ -29,14 +29,16 @@ CLI = str(Path(sys.executable).with_name("celery-docket"))
 
 
 def _base_env() -> dict[str, str]:
+    """No PYTHONPATH and no DJANGO_SETTINGS_MODULE: as a user starts a worker from the
+    project directory, proj/celery.py sets the variable and the cwd must be importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "DJANGO_"))}
-    env["DJANGO_SETTINGS_MODULE"] = "proj.settings"
-    env["PYTHONPATH"] = str(PROJECT)
+    env.pop("PYTHONPATH", None)
     env["CELERY_DOCKET_DEBUG"] = "1"
     return env
 
 
 def run_django(env: dict[str, str], *args: str, timeout: float = 120) -> str:
+    env = {"DJANGO_SETTINGS_MODULE": "proj.settings", **env}  # manage.py's default
     done = subprocess.run(
         [sys.executable, *args], cwd=PROJECT, env=env, capture_output=True, text=True,
         timeout=timeout,
