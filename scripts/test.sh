@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (redis-server from Debian, the package with its test
-# extra in .venv) and run lint, types and the whole test suite against a real redis-server
+# Install everything the tests need (redis-server and postgresql from Debian, the package
+# with its test extra in .venv) and run lint, types and the whole test suite against a real redis-server
 # that this script starts on a loopback port and stops by its pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
