@@ -414,13 +414,17 @@ class Celery(Publishing):
                     if exc.name not in (f"{package}.{related_name}", package):
                         raise
 
-    @staticmethod
-    def _django_apps() -> list[str]:
+    def _django_apps(self) -> list[str]:
+        """``autodiscover_tasks()`` without packages: the fix-ups' (Django's installed apps),
+        or the apps of a Django set up by hand; nothing otherwise (as in Celery)."""
+        for fixup in self._fixups:
+            if hasattr(fixup, "autodiscover_tasks"):
+                return list(fixup.autodiscover_tasks())
         try:
             from django.apps import apps  # type: ignore[import-not-found]
         except ImportError:
             return []
-        return [config.name for config in apps.get_app_configs()]
+        return [config.name for config in apps.get_app_configs()] if apps.ready else []
 
     # -- engine ---------------------------------------------------------------------------
 
