@@ -56,3 +56,25 @@ def test_celerys_fixup_path_names_ours(monkeypatch) -> None:
     app = _app(fixups=[])
     (fixup,) = install_fixups(app, ["celery.fixups.django:fixup"])
     assert isinstance(fixup, DjangoFixup)
+
+
+@pytest.mark.parametrize(
+    "name", [None, "celery.beat:PersistentScheduler", "celery_docket.beat.Scheduler"]
+)
+def test_default_beat_schedulers_need_no_database(name) -> None:
+    from celery_docket.worker.beat import BeatPlanner
+
+    app = _app()
+    if name:
+        app.conf.beat_scheduler = name
+    assert BeatPlanner(app).database is None
+
+
+def test_another_beat_scheduler_class_is_refused_at_start() -> None:
+    from celery_docket.exceptions import ImproperlyConfigured
+    from celery_docket.worker.beat import BeatPlanner
+
+    app = _app()
+    app.conf.beat_scheduler = "myproj.sched:Custom"
+    with pytest.raises(ImproperlyConfigured, match="beat_scheduler 'myproj.sched:Custom' cannot"):
+        BeatPlanner(app)

@@ -39,6 +39,13 @@ DATABASE_SCHEDULERS = frozenset(
     }
 )
 
+#: Celery's default scheduler classes: what our perpetual schedule does anyway
+_DEFAULT_SCHEDULERS = frozenset(
+    f"{package}.beat.{cls}"
+    for package in ("celery", "celery_docket")
+    for cls in ("PersistentScheduler", "Scheduler")
+)
+
 __all__ = [
     "DATABASE_SCHEDULERS",
     "DatabaseSchedule",
@@ -78,7 +85,15 @@ def database_schedule(app: Any) -> DatabaseSchedule | None:
     Refuses (``ImproperlyConfigured``, one line) what cannot be run: Django not set up,
     django_celery_beat not installed, or a row we cannot honour.
     """
-    if not is_database_scheduler(app.conf.get("beat_scheduler")):
+    name = app.conf.get("beat_scheduler")
+    if not isinstance(name, str) and name is not None:  # a class, as Celery also takes
+        name = f"{name.__module__}:{name.__qualname__}"
+    if not is_database_scheduler(name):
+        if name and name.strip().replace(":", ".") not in _DEFAULT_SCHEDULERS:
+            raise ImproperlyConfigured(
+                f"beat_scheduler {name!r} cannot be used with celery_docket: entries come from "
+                "beat_schedule (and django_celery_beat's DatabaseScheduler), scheduled in Redis"
+            )
         return None
     signal = getattr(app, "signal_import_modules", None)
     if callable(signal):
