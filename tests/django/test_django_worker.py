@@ -72,6 +72,7 @@ def test_delay_on_commit_in_a_worker(env, start_worker) -> None:
 @pytest.mark.parametrize("pool", ["threads", "prefork"])
 def test_django_db_backend_writes_task_result_rows(env, start_worker, pool) -> None:
     env = {**env, "TEST_RESULT_BACKEND": "django-db", "TEST_RESULT_EXTENDED": "1"}
+    env["TEST_TRACK_STARTED"] = "1"  # the STARTED write fills date_started
     worker = start_worker(env, "-P", pool, "-c", "2")
     assert ".> results:     django-db" in worker.text()
     seen = drive(env, "results")
@@ -82,7 +83,7 @@ def test_django_db_backend_writes_task_result_rows(env, start_worker, pool) -> N
     assert good["task_args"] == json.dumps("('row',)")
     assert good["task_kwargs"] == json.dumps("{}")
     assert good["worker"].startswith("celery@")
-    assert good["date_created"] and good["date_done"]
+    assert good["date_created"] and good["date_done"] and good["date_started"]
     assert good["traceback"] is None
     assert bad["status"] == "FAILURE"
     assert json.loads(bad["result"])["exc_type"] == "ValueError"

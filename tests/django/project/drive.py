@@ -95,6 +95,7 @@ def results() -> object:
             "worker": row.worker,
             "date_created": row.date_created is not None,
             "date_done": row.date_done is not None,
+            "date_started": row.date_started is not None,
         }
     return {"good": good.id, "bad": bad.id, "rows": rows, "backend": str(app.conf.result_backend)}
 

@@ -41,3 +41,4 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("TEST_QUEUE") or "celery"
 CELERY_DB_REUSE_MAX = int(os.environ.get("TEST_DB_REUSE_MAX") or 0)
 CELERY_RESULT_EXTENDED = bool(os.environ.get("TEST_RESULT_EXTENDED"))
 CELERY_BEAT_MAX_LOOP_INTERVAL = float(os.environ.get("TEST_BEAT_INTERVAL") or 5)
+CELERY_TASK_TRACK_STARTED = bool(os.environ.get("TEST_TRACK_STARTED"))
