@@ -52,10 +52,14 @@ def test_database_rows_tick_and_follow_admin_edits(env, start_worker, how) -> No
     assert state["ticks"].get("tick-once") == 1
     assert "tick-off" not in state["ticks"]
     rows = state["rows"]
-    assert rows["every-second"]["total_run_count"] == stopped_at
+    # one run per tick is counted; the admin's save (a read, then a write of every field)
+    # can lose a count made in between, as with django-celery-beat
+    assert stopped_at - 1 <= rows["every-second"]["total_run_count"] <= stopped_at
     # (django-celery-beat's save() clears last_run_at of a disabled row)
     assert rows["added-later"]["last_run_at"]
-    assert rows["added-later"]["total_run_count"] == state["ticks"]["tick-b"]
+    # a running row's count lands just after its task's note: at most one behind
+    ticks_b = state["ticks"]["tick-b"]
+    assert ticks_b - 1 <= rows["added-later"]["total_run_count"] <= ticks_b
 
 
 def test_beat_process_runs_database_rows(env, start_worker) -> None:
