@@ -21,6 +21,11 @@ Settings of our own (namespace ``docket_``), all optional:
     Deliveries of one message before it is moved to the dead-letter stream.
 ``docket_key_prefix`` (default ``"cd"``)
     Prefix of every Redis key the engine writes.
+``docket_celery_intake`` (default False)
+    Workers also move messages from Celery's kombu lists for their queues into ours
+    (``worker --celery-intake``; see ``celery_docket/cutover``).
+``docket_celery_unacked_age`` (default: Celery's ``visibility_timeout``, else 3600)
+    Seconds after which a message a Celery worker reserved counts as orphaned and is taken.
 
 ``task_default_retry_delay`` (default 180) is also accepted as an app-wide default for
 ``Task.default_retry_delay``; Celery itself only has the task attribute.
@@ -257,6 +262,8 @@ DOCKET_DEFAULTS: dict[str, Any] = {
     "docket_lease_seconds": 30,
     "docket_max_deliveries": 5,
     "docket_key_prefix": "cd",
+    "docket_celery_intake": False,
+    "docket_celery_unacked_age": None,
     "docket_revoke_expires": 10800,
     "docket_revokes_max": 50_000,
     "task_default_retry_delay": 180,

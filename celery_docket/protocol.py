@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
+import json
 import lzma
 import numbers
 import os
@@ -51,6 +52,7 @@ except ImportError:  # pragma: no cover
 
 
 from celery_docket.exceptions import PayloadTooLarge  # noqa: E402
+from celery_docket.keys import TASK_META_PREFIX, result_key  # noqa: E402
 
 _DECOMPRESSORS: dict[str, Any] = {
     "application/x-gzip": zlib.decompressobj,
@@ -98,7 +100,6 @@ __all__ = (
 
 ENVELOPE_VERSION = 1
 DEFAULT_ACCEPT = ("json",)
-TASK_META_PREFIX = "celery-task-meta-"
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 EXCEPTION_STATES = frozenset({"RETRY", "FAILURE", "REVOKED"})
 #: Marker Celery >= 5.7 puts before a compressed stored result: MAGIC + type + NUL + body.
@@ -106,6 +107,7 @@ RESULT_COMPRESSED_MAGIC = b"\x00celery-compressed\x00"
 _INT_MIN = -2147483648
 _TRUSTED_CONTENT = frozenset({"application/data", "application/text"})
 _EMBED_KEYS = ("callbacks", "errbacks", "chain", "chord")
+_UTF8 = frozenset({"utf-8", "utf8", "UTF-8"})
 
 
 # -- task messages -------------------------------------------------------------------------
@@ -163,7 +165,7 @@ class TaskMessage:
                 data = data.decode("utf-8")
             if not isinstance(data, str):
                 raise TypeError(f"expected bytes, got {type(data).__name__}")
-            envelope = kjson.loads(data)
+            envelope = json_loads(data)
         except Exception as exc:  # bad UTF-8/JSON, bad typed values, absurd nesting...
             raise InvalidTaskError(f"task message is not a valid envelope: {exc}") from exc
         return cls._from_envelope(envelope)
@@ -332,14 +334,29 @@ PROTOCOL_HEADERS = frozenset(
 PUBLISH_PROPERTIES = ("app_id", "user_id")
 
 
+def json_loads(text: str) -> Any:
+    """kombu's JSON decoding, without its per-object hook when nothing needs it.
+
+    The hook only rewrites objects tagged ``{"__type__": ..., "__value__": ...}``; text
+    without that word decodes to the same values with the plain C decoder, which is several
+    times faster on the hot path (every message is decoded twice: envelope and body).
+    """
+    return kjson.loads(text) if "__type__" in text else json.loads(text)
+
+
 def custom_headers(headers: Mapping[str, Any] | None) -> dict[str, Any]:
     """The headers a sender added on top of the protocol's (kept on retries)."""
     return {k: v for k, v in (headers or {}).items() if k not in PROTOCOL_HEADERS}
 
 
-def _accepted(accept: Iterable[str] | None) -> set[str]:
+def _accepted(accept: Iterable[str] | None) -> frozenset[str]:
     """Content types for an accept list of names or types (``None`` means JSON only)."""
-    return set(prepare_accept_content(list(DEFAULT_ACCEPT if accept is None else accept)))
+    return _accepted_types(tuple(DEFAULT_ACCEPT if accept is None else accept))
+
+
+@lru_cache(maxsize=64)
+def _accepted_types(accept: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(prepare_accept_content(list(accept)))
 
 
 def decode_body(
@@ -365,8 +382,11 @@ def decode_body(
         except Exception as exc:  # unknown method, or corrupt data (zlib.error etc.)
             raise InvalidTaskError(f"cannot decompress task body: {exc}") from exc
     try:
-        payload = loads(body, msg.content_type, msg.content_encoding, accept=allowed)
-    except DecodeError as exc:
+        if msg.content_type == "application/json" and msg.content_encoding in _UTF8:
+            payload = json_loads(body.decode("utf-8"))  # kombu's JSON decoder, hook when needed
+        else:
+            payload = loads(body, msg.content_type, msg.content_encoding, accept=allowed)
+    except (DecodeError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError too
         raise InvalidTaskError(f"cannot decode task body: {exc}") from exc
     if not isinstance(payload, list | tuple) or len(payload) != 3:
         raise InvalidTaskError("task body must be a 3-item list: (args, kwargs, embed)")
@@ -550,11 +570,6 @@ def _is_result_object(value: Any) -> bool:
         "celery_docket.result",
         "celery.result",
     )
-
-
-def result_key(task_id: str) -> str:
-    """Redis key Celery's backend keeps a task's result meta under."""
-    return f"{TASK_META_PREFIX}{task_id}"
 
 
 @lru_cache(maxsize=32)

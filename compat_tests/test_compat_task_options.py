@@ -120,3 +120,20 @@ def test_reject_without_requeue_stores_failure(system) -> None:
             pass
         assert r.state == "FAILURE"
         assert type(r.result).__name__ == "Reject"
+
+
+def test_rate_limit_spaces_runs(system) -> None:
+    """rate_limit="10/s" on one worker: runs start at least 100 ms apart, none is dropped"""
+    app = system.make_app()
+    starts: list[float] = []
+
+    @app.task(name="compat.limited", rate_limit="10/s")
+    def limited(i):
+        starts.append(time.monotonic())
+        return i
+
+    with system.worker(app):
+        results = [limited.delay(i) for i in range(6)]
+        assert sorted(r.get(timeout=TIMEOUT) for r in results) == list(range(6))
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.085, gaps

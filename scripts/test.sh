@@ -5,11 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "== installing redis-server (Debian package)"
+# Debian packages the tests use, each as "package:file it provides"
+NEEDED=(
+  "redis-server:/usr/bin/redis-server"
+  "faketime:/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+)
+MISSING=()
+for item in "${NEEDED[@]}"; do
+  [ -e "${item#*:}" ] || MISSING+=("${item%%:*}")
+done
+if [ "${#MISSING[@]}" -gt 0 ]; then
+  echo "== installing ${MISSING[*]} (Debian packages)"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
 # PostgreSQL for the Django tests (tests/django start their own cluster on a loopback port)

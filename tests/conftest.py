@@ -17,6 +17,16 @@ import pytest
 from tests.redis_server import RedisServer
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests run only when a ``-m`` expression names them (not in scripts/test.sh)."""
+    if "slow" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: select with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     url = os.environ.get("CELERY_DOCKET_TEST_REDIS")

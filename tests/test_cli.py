@@ -26,6 +26,7 @@ from click.testing import CliRunner
 
 from celery_docket import _state
 from celery_docket.cli import main as cli
+from celery_docket.cli import worker as cli_worker
 from celery_docket.cli.main import celery as celery_group
 
 REPO = Path(__file__).resolve().parent.parent
@@ -104,7 +105,7 @@ def fake_worker(monkeypatch: pytest.MonkeyPatch) -> type[FakeController]:
     FakeController.made = []
     FakeController.code = 0
     FakeController.fail_with = None
-    monkeypatch.setattr(cli, "_make_worker", lambda app, **opts: FakeController(app, **opts))
+    monkeypatch.setattr(cli_worker, "make_worker", lambda app, **opts: FakeController(app, **opts))
     return FakeController
 
 

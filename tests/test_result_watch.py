@@ -8,6 +8,7 @@ thread waits for another result is kept for the later ``get()``.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -74,6 +75,34 @@ def test_watched_set_is_bounded_per_thread(broker_url: str, prefix: str, monkeyp
     t.start()
     t.join()
     assert seen == [1]
+    app.close()
+
+
+@pytest.mark.redis
+def test_dropped_watches_are_unsubscribed_in_batches_and_a_rewatch_survives(
+    redis_server_url: str, prefix: str, monkeypatch
+) -> None:
+    """Past the limit, the oldest watches leave in one UNSUBSCRIBE per batch; a key watched
+    again before its batch leaves stays subscribed, and its wait gets the notice."""
+    app = _app(redis_server_url, prefix)
+    store = app.results
+    monkeypatch.setattr(type(store), "WATCH_LIMIT", 4)
+    monkeypatch.setattr(type(store), "RETIRE_BATCH", 3)
+    before = _channels(app)
+    ids = [uuid.uuid4().hex for _ in range(6)]
+    for i in ids:
+        store.watch(i)  # ids[0] and ids[1] are retired, still subscribed (batch not full)
+    assert _channels(app) - before == {store.key(i).encode() for i in ids}
+    store.watch(ids[0])  # watched again: no longer retired
+    store.watch(uuid.uuid4().hex)  # a third retirement fills the batch: one UNSUBSCRIBE
+    deadline = time.monotonic() + 5  # the UNSUBSCRIBE is sent without waiting for its reply
+    while store.key(ids[1]).encode() in _channels(app) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    left = _channels(app) - before
+    assert store.key(ids[1]).encode() not in left and store.key(ids[2]).encode() not in left
+    assert store.key(ids[0]).encode() in left
+    store.set(ids[0], b"done", None)  # publishes on the key's channel
+    assert store.wait(ids[0], timeout=5) == b"done"
     app.close()
 
 

@@ -18,13 +18,14 @@ from ..engine import Docket
 from ..engine.connection import connect
 from ..engine.results import ResultStore
 from ..exceptions import NotRegistered, PayloadTooLarge
+from ..keys import TASK_META_PREFIX
 from .publish import Publishing
 from .requests import refuse_custom_request
 from .task import Task
 
 log = logging.getLogger("celery_docket.app")
 
-RESULT_PREFIX = "celery-task-meta-"
+RESULT_PREFIX = TASK_META_PREFIX
 
 SUPPORTED_SETTINGS = frozenset(
     {
@@ -42,6 +43,7 @@ SUPPORTED_SETTINGS = frozenset(
         "task_track_started",
         "task_acks_late",
         "task_time_limit",
+        "task_default_rate_limit",
         "task_soft_time_limit",
         "task_default_queue",
         "task_routes",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import states
+from ..keys import CHORD_UNLOCK_PREFIX, GROUP_META_PREFIX, TASK_META_PREFIX
 
 __all__ = ("Backend", "BaseBackend", "BaseKeyValueStoreBackend", "KeyValueStoreBackend", "states")
 
@@ -37,9 +38,9 @@ BaseBackend = Backend
 class BaseKeyValueStoreBackend(Backend):
     """A backend storing one key per task id, with Celery's key prefixes."""
 
-    task_keyprefix = "celery-task-meta-"
-    group_keyprefix = "celery-taskset-meta-"
-    chord_keyprefix = "chord-unlock-"
+    task_keyprefix = TASK_META_PREFIX
+    group_keyprefix = GROUP_META_PREFIX
+    chord_keyprefix = CHORD_UNLOCK_PREFIX
 
     def get_key_for_task(self, task_id: str, key: str = "") -> bytes:
         return f"{self.task_keyprefix}{task_id}{key}".encode()

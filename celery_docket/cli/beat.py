@@ -16,15 +16,10 @@ from typing import Any
 import click
 
 from ..utils.urls import redact_url
-from . import main as _main
-from .main import (
-    LOG_LEVELS,
-    _broker_url,
-    _obj,
-    _pidfile,
-    broker_errors,
-    check_broker,
-)
+from . import worker as _worker
+from .broker import broker_errors, broker_url, check_broker
+from .loader import get_context
+from .options import loglevel_option, process_options
 
 __all__ = ("beat", "check_scheduler", "use_scheduler")
 
@@ -84,7 +79,7 @@ def _banner(app: Any, loglevel: str) -> str:
             "__    -    ... __   -        _",
             f"LocalTime -> {datetime.now():%Y-%m-%d %H:%M:%S}",
             "Configuration ->",
-            f"    . broker -> {redact_url(str(_broker_url(app) or ''))}",
+            f"    . broker -> {redact_url(str(broker_url(app) or ''))}",
             "    . scheduler -> celery-docket (each tick claimed once in Redis; workers "
             "schedule too)",
             f"    . entries -> {len(entries)}",
@@ -102,19 +97,8 @@ def _banner(app: Any, loglevel: str) -> str:
     help="Only Celery's default (celery.beat:PersistentScheduler); others are refused.",
 )
 @click.option("--max-interval", type=int, help="Accepted.")
-@click.option(
-    "-l",
-    "--loglevel",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
-    default="WARNING",
-    show_default=True,
-)
-@click.option("-f", "--logfile", help="Log destination; defaults to stderr.")
-@click.option("--pidfile", help="PID file path.")
-@click.option("--uid", help="Accepted.")
-@click.option("--gid", help="Accepted.")
-@click.option("--umask", help="Accepted.")
-@click.option("--executable", help="Accepted.")
+@loglevel_option()
+@process_options(uid_help="Accepted.", gid_help="Accepted.")
 @click.option("--scheduler-only", is_flag=True, help="Accepted: what beat always does here.")
 @click.pass_context
 def beat(
@@ -137,7 +121,7 @@ def beat(
     Workers schedule the entries too (each tick is sent once, however many run), so this
     process is optional; it keeps a `celery beat` service definition working.
     """
-    obj = _obj(ctx)
+    obj = get_context(ctx)
     check_scheduler(scheduler)
     if detach:
         raise click.ClickException(
@@ -145,11 +129,11 @@ def beat(
         )
     app = obj.app
     use_scheduler(app, scheduler)
-    url = _broker_url(app)
+    url = broker_url(app)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     check_broker(url)
-    with _pidfile(pidfile), broker_errors(url):
-        controller = _main._make_worker(  # looked up at call time: tests replace it
+    with _worker.pidfile_lock(pidfile), broker_errors(url):
+        controller = _worker.make_worker(  # looked up at call time: tests replace it
             app, pool="solo", queues=[], beat=True, loglevel=level, logfile=logfile
         )
         if not obj.quiet:

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from .main import _obj, _task_modules
+from .loader import get_context
+from .worker import task_modules
 
 __all__ = ("namespace", "shell")
 
@@ -36,7 +37,7 @@ def namespace(app: Any, with_tasks: bool = True) -> dict[str, Any]:
         "signature": celery_docket.signature,
     }
     if with_tasks:
-        for module in _task_modules(app, []):
+        for module in task_modules(app, []):
             import_module(module)
         app.loader_import_modules()
         for name, task in app.tasks.items():
@@ -83,7 +84,7 @@ def shell(
     """Start a Python shell with the app, its tasks, Task and the canvas primitives."""
     if eventlet or gevent:
         raise click.ClickException("--eventlet/--gevent are not supported by celery-docket.")
-    app = _obj(ctx).app
+    app = get_context(ctx).app
     ns = namespace(app, with_tasks=not without_tasks)
     if ipython and not _ipython(ns):
         raise click.ClickException("IPython is not installed (pip install ipython).")

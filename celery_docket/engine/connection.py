@@ -20,6 +20,13 @@ _memory_signals: dict[str, threading.Condition] = {}
 _memory_lock = threading.Lock()
 
 
+DEFAULT_SOCKET_TIMEOUT = 5.0
+"""Seconds a command may wait for its reply. A frozen server (SIGSTOP, a stalled VM) keeps
+its TCP connections open and never answers: without a bound every thread waits forever.
+redis-py 6+ defaults to 5 s, redis-py 5 (which we accept) to no bound, so it is set here.
+The engine's longest blocking read (``XREADGROUP BLOCK``) waits a second, well inside it."""
+
+
 RedisClient = Any
 """redis-py's replies are typed as unions over decode_responses; the engine always uses bytes
 replies and treats the client as untyped rather than casting at every call."""
@@ -109,7 +116,7 @@ def connect(
     url: str,
     *,
     max_connections: int = 16,
-    socket_timeout: float | None = None,
+    socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
     pool_timeout: float = 30.0,
 ) -> Backend:
     """Open ``url``. The pool blocks when exhausted instead of raising.

@@ -63,8 +63,19 @@ def heartbeat_key(prefix: str, consumer: str) -> str:
     return f"{prefix}:hb:{consumer}"
 
 
-def heartbeat_pattern(prefix: str) -> str:
-    return f"{prefix}:hb:*"
+def workers_key(prefix: str) -> str:
+    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
+    heartbeat keys, so inspection reads them without scanning the keyspace."""
+    return f"{prefix}:workers"
+
+
+def result_key(result_prefix: str, execution_id: str) -> str:
+    """An execution's stored result (and the pub/sub channel told when it is written).
+
+    ``result_prefix`` is whole: the facade passes Celery's ``celery-task-meta-``, the native
+    API ``<prefix>:result:``.
+    """
+    return f"{result_prefix}{execution_id}"
 
 
 def queues_key(prefix: str) -> str:

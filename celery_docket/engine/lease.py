@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import redis
 
 from .keys import GROUP, QueueKeys, heartbeat_key
+from .keys import workers_key as workers_key  # re-exported: engine/worker.py imports it here
 from .lua import Script
 from .messages import Delivery
 
@@ -32,12 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("celery_docket.engine.worker")
 
 RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
-
-
-def workers_key(prefix: str) -> str:
-    """Sorted set of consumer names scored by their last heartbeat (ms): an index of the
-    heartbeat keys, so inspection reads them without scanning the keyspace."""
-    return f"{prefix}:workers"
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import Any
 
 from .connection import Backend
 from .errors import ResultTimeout
+from .keys import result_key
 
 
 class ResultStore:
@@ -28,6 +29,8 @@ class ResultStore:
     WATCH_LIMIT = 1024
     #: watches between two non-blocking drains of a thread's subscription connection
     DRAIN_EVERY = 64
+    #: dropped watches unsubscribed together, in one command
+    RETIRE_BATCH = 64
 
     def __init__(self, backend: Backend, prefix: str) -> None:
         self.backend = backend
@@ -35,7 +38,7 @@ class ResultStore:
         self._local = threading.local()
 
     def key(self, execution_id: str) -> str:
-        return f"{self.prefix}{execution_id}"
+        return result_key(self.prefix, execution_id)
 
     def get(self, execution_id: str) -> bytes | None:
         value: bytes | None = self.backend.client.get(self.key(execution_id))
@@ -77,6 +80,7 @@ class ResultStore:
             local.watched = OrderedDict()
             local.arrived = {}
             local.since_drain = 0
+            local.retired = []
         return pubsub
 
     def _drop_pubsub(self) -> None:
@@ -95,18 +99,30 @@ class ResultStore:
         try:
             pubsub = self._pubsub()
             local = self._local
+            self._unretire(key)
             pubsub.subscribe(key)
             local.watched[key] = None
             if len(local.watched) > self.WATCH_LIMIT:
                 oldest, _ = local.watched.popitem(last=False)
                 local.arrived.pop(oldest.encode(), None)
-                pubsub.unsubscribe(oldest)
+                local.retired.append(oldest)
+                if len(local.retired) >= self.RETIRE_BATCH:
+                    # one write for many: a send loop past the limit pays one command per
+                    # task (its SUBSCRIBE), not two
+                    pubsub.unsubscribe(*local.retired)
+                    local.retired.clear()
             local.since_drain += 1
             if local.since_drain >= self.DRAIN_EVERY:
                 local.since_drain = 0
                 self._drain_nowait(pubsub)
         except Exception:  # noqa: BLE001 - the enqueue succeeded; waiting will subscribe
             self._drop_pubsub()
+
+    def _unretire(self, key: str) -> None:
+        """A key watched again must not be unsubscribed by the next batch of retirements."""
+        retired = self._local.retired
+        if retired and key in retired:
+            retired.remove(key)
 
     def unwatch(self, execution_id: str) -> None:
         """Drop this thread's subscription to the execution, if it has one."""
@@ -166,6 +182,7 @@ class ResultStore:
         final = False
         try:
             if key not in local.watched:
+                self._unretire(key)
                 pubsub.subscribe(key)
                 local.watched[key] = None
             arrived: bytes | None = local.arrived.pop(channel, None)

@@ -271,3 +271,73 @@ end
 if #gone > 0 then redis.call('XDEL', stream, unpack(gone)) end
 return out
 """
+
+PURGE = """
+-- KEYS: stream, due. ARGV: group, run prefix, start ('' : after the group's last delivery),
+-- limit. Deletes entries never delivered to a worker (keeping perpetual ones), then, on the
+-- first call, parked non-perpetual executions. Returns {removed, last id seen, seen, parked}.
+local stream, due = KEYS[1], KEYS[2]
+local group, prefix, start, limit = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+if start == '' then
+  start = '-'
+  local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', stream)
+  if ok then
+    for _, g in ipairs(groups) do
+      local name, last
+      for i = 1, #g, 2 do
+        if g[i] == 'name' then name = g[i + 1] elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+      end
+      if name == group and last and last ~= '0-0' then start = '(' .. last end
+    end
+  end
+end
+local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
+local removed, last, gone = 0, '', {}
+for _, e in ipairs(entries) do
+  last = e[1]
+  local f = e[2]
+  local id, keyed, perpetual = nil, false, false
+  for i = 1, #f, 2 do
+    if f[i] == 'i' then id = f[i + 1]
+    elseif f[i] == 'k' and f[i + 1] == '1' then keyed = true
+    elseif f[i] == 'p' and f[i + 1] == '1' then perpetual = true end
+  end
+  if not perpetual then
+    gone[#gone + 1] = e[1]
+    if keyed and id and redis.call('HGET', prefix .. id, 'm') == e[1] then
+      redis.call('DEL', prefix .. id)
+    end
+  end
+end
+for i = 1, #gone, 500 do
+  redis.call('XDEL', stream, unpack(gone, i, math.min(i + 499, #gone)))
+end
+removed = #gone
+local parked = 0
+if ARGV[3] == '' then
+  local ids = redis.call('ZRANGE', due, 0, -1)
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', prefix .. id, 'p') ~= '1' then
+      redis.call('ZREM', due, id)
+      redis.call('DEL', prefix .. id)
+      parked = parked + 1
+    end
+  end
+end
+return {removed, last, #entries, parked}
+"""
+
+PARKED = """
+-- KEYS: due. ARGV: run prefix, limit. The soonest parked executions with their records:
+-- id, due ms, body, perpetual flag (4 values each), in one round trip.
+local rows = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1, 'WITHSCORES')
+local out = {}
+for i = 1, #rows, 2 do
+  local r = redis.call('HMGET', ARGV[1] .. rows[i], 'b', 'p')
+  out[#out + 1] = rows[i]
+  out[#out + 1] = rows[i + 1]
+  out[#out + 1] = r[1] or false
+  out[#out + 1] = r[2] or ''
+end
+return out
+"""

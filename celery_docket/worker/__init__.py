@@ -16,8 +16,8 @@ from typing import Any
 
 from .. import signals
 from ..contrib import integrations
-from ..control import static_key
 from ..engine import Delivery, Outcome, PerpetualSpec, Worker, WorkerSettings
+from ..keys import static_key
 from ..utils.urls import redact_url
 from .beat import BeatPlanner
 from .handler import CeleryHandler
@@ -286,6 +286,9 @@ class WorkController:
         warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
         integrations.autoload()
+        from ..cutover.intake import attach  # warns about Celery's backlog; --celery-intake
+
+        self.celery_intake = attach(self)
 
     def start(self) -> int:
         """Run until SIGTERM/SIGINT; returns the exit code."""

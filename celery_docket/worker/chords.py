@@ -18,15 +18,14 @@ from kombu.serialization import dumps, loads
 
 from .. import states
 from ..exceptions import ChordError
+from ..keys import CHORD_EXTRA_PREFIX as EXTRA_PREFIX
+from ..keys import CHORD_FAILED_PREFIX as FAILED_PREFIX
+from ..keys import CHORD_FIRED_PREFIX as FIRED_PREFIX
+from ..keys import CHORD_PREFIX
+from ..keys import CHORD_SIZE_PREFIX as SIZE_PREFIX
 from ..protocol import exception_to_meta, meta_to_exception
 
 log = logging.getLogger("celery.chord")
-
-CHORD_PREFIX = "celery-docket-chord-"
-SIZE_PREFIX = "celery-docket-chord-size-"
-EXTRA_PREFIX = "celery-docket-chord-extra-"
-FIRED_PREFIX = "celery-docket-chord-fired-"
-FAILED_PREFIX = "celery-docket-chord-failed-"
 
 
 def _ttl(app: Any) -> int:

@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from datetime import datetime, timezone
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -38,8 +39,9 @@ from ..protocol import (
 )
 from . import chords, links
 from . import state as worker_state
-from .limits import check_headers, parse_date, soft_limit
+from .limits import check_headers, parse_date, soft_limit, time_limits
 from .mailbox import Activity
+from .rate_limit import RateLimitGate
 from .revoke import RevokedSet
 
 log = logging.getLogger("celery.worker.strategy")
@@ -73,6 +75,7 @@ class CeleryHandler:
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
         self.max_payload = int(conf.get("docket_max_payload_bytes"))
+        self.rate_limits = RateLimitGate(app)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -153,16 +156,13 @@ class CeleryHandler:
         if committed and name is not None:
             worker_state.task_ready(d.execution_id, str(name), successful=True)
 
-    def time_limits(self, message: TaskMessage, task: Any) -> tuple[float | None, float | None]:
-        hard, soft = (message.headers.get("timelimit") or [None, None])[:2]
-        hard = hard or task.time_limit or self.time_limit or self.app.conf.task_time_limit
-        soft = (
-            soft
-            or task.soft_time_limit
-            or self.soft_time_limit
-            or (self.app.conf.task_soft_time_limit)
-        )
-        return hard, soft
+    def _limits_of(self, d: Delivery, message: TaskMessage, task: Any) -> tuple[Any, Any]:
+        """The run's (hard, soft) limits, looked up once per delivery (the pool asks too)."""
+        if (limits := d.scratch.get("limits")) is None:
+            limits = d.scratch["limits"] = time_limits(
+                message.headers, task, self.time_limit, self.soft_time_limit, self.app
+            )
+        return limits  # type: ignore[return-value]
 
     @staticmethod
     def _message(d: Delivery) -> TaskMessage:
@@ -190,9 +190,7 @@ class CeleryHandler:
             task = self.app._tasks.get(message.task)
         except Exception:
             return None
-        if task is None:
-            return None
-        return self.time_limits(message, task)[0]
+        return None if task is None else self._limits_of(d, message, task)[0]
 
     # -- the handler ----------------------------------------------------------------------
 
@@ -295,12 +293,14 @@ class CeleryHandler:
                 write = self._write(task_id, states.FAILURE, exc, request=request)
                 self._fail_chord(message, exc, embed, write=write)
                 return Outcome.dead(f"arguments do not fit {name}: {exc}", write)
+        if (deferred := self.rate_limits.defer(d, message, task)) is not None:
+            return deferred  # over its rate limit: parked until its slot
         if task.track_started and not actual_ignore_result(task, request):
             self.app.store_result(
                 task_id, {"pid": _pid(), "hostname": self.hostname}, states.STARTED, request=request
             )
-        hard, soft = self.time_limits(message, task)
-        self.activity.started(self._info(d, request, task))
+        hard, soft = self._limits_of(d, message, task)
+        self.activity.started(task_id, partial(self._info, d, request, task, time.time()))
         try:
             with soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
@@ -380,20 +380,20 @@ class CeleryHandler:
             sender=task, request=request, terminated=False, signum=None, expired=False
         )
 
-    def _info(self, d: Delivery, request: Context, task: Any) -> dict[str, Any]:
-        """Celery's TASK_INFO of a task starting now (for ``inspect active``)."""
-        from ..control import _jsonable
+    def _info(self, d: Delivery, request: Context, task: Any, started: float) -> dict[str, Any]:
+        """Celery's TASK_INFO of a running task (for ``inspect active``), built on demand."""
+        from ..control.shapes import jsonable
         from .mailbox import HB_LIMIT
 
         h = request.headers or {}
         return {
             "id": request.id,
             "name": task.name,
-            "args": _jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
-            "kwargs": _jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
+            "args": jsonable(request.args, h.get("argsrepr"), HB_LIMIT),
+            "kwargs": jsonable(request.kwargs, h.get("kwargsrepr"), HB_LIMIT),
             "type": task.name,
             "hostname": self.hostname,
-            "time_start": time.time(),
+            "time_start": started,
             "acknowledged": task.acks_late is False,
             "delivery_info": request.delivery_info,
             "worker_pid": _pid(),

@@ -10,6 +10,17 @@ from typing import Any
 from ..exceptions import InvalidTaskError, SoftTimeLimitExceeded
 
 
+def time_limits(
+    headers: dict[str, Any], task: Any, hard: float | None, soft: float | None, app: Any
+) -> tuple[float | None, float | None]:
+    """(hard, soft) for one run: the message's, else the task's, the worker's, the app's."""
+    sent_hard, sent_soft = (headers.get("timelimit") or [None, None])[:2]
+    return (
+        sent_hard or task.time_limit or hard or app.conf.task_time_limit,
+        sent_soft or task.soft_time_limit or soft or app.conf.task_soft_time_limit,
+    )
+
+
 def check_headers(headers: dict[str, Any]) -> None:
     """Refuse headers the worker would choke on later (InvalidTaskError), before it runs."""
     expires = headers.get("expires")

@@ -19,12 +19,14 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
-from ..control import control_channel, message_info, revoked_signals_key
+from ..control.shapes import message_info
 from ..engine import Worker
+from ..keys import control_channel, revoked_signals_key
 from .revoke import RESYNC_SECONDS, RevokedSet
 
 log = logging.getLogger("celery.worker.control")
@@ -41,14 +43,16 @@ class Activity:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._active: dict[str, dict[str, Any]] = {}
+        self._active: dict[str, dict[str, Any] | Callable[[], dict[str, Any]]] = {}
         self._reserved: dict[str, dict[str, Any] | None] = {}
         self.total: dict[str, int] = {}
         self.changed = threading.Event()
 
-    def started(self, info: dict[str, Any]) -> None:
+    def started(self, task_id: str, info: dict[str, Any] | Callable[[], dict[str, Any]]) -> None:
+        """Record a task that starts now; ``info`` may be a function that builds its
+        TASK_INFO, called only if someone asks (a heartbeat, ``inspect active``)."""
         with self._lock:
-            self._active[str(info["id"])] = info
+            self._active[task_id] = info
         self.changed.set()
 
     def finished(self, task_id: str, name: str) -> None:
@@ -59,7 +63,16 @@ class Activity:
 
     def active(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._active.values())
+            items = list(self._active.items())
+        out = []
+        for task_id, info in items:
+            if callable(info):
+                info = info()
+                with self._lock:
+                    if task_id in self._active:
+                        self._active[task_id] = info  # built once, kept while it runs
+            out.append(info)
+        return out
 
     def active_ids(self) -> set[str]:
         with self._lock:

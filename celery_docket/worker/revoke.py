@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from ..control import revoked_key
+from ..keys import revoked_key
 
 RESYNC_SECONDS = 30.0
 

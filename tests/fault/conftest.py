@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,18 @@ import pytest
 from celery_docket.engine import Docket
 from tests.fault.harness import Cluster, CommitWatcher, Producer, test_docket
 from tests.fault.proc_worker import Ledger
+
+
+@pytest.fixture
+def env(redis_server_url: str, prefix: str, tmp_path: Path) -> dict[str, str]:
+    """The environment of the CLI processes running ``tests/fault/celery_app.py``."""
+    return {
+        **os.environ,
+        "CD_FAULT_BROKER": redis_server_url,
+        "CD_FAULT_PREFIX": prefix,
+        "CD_FAULT_LEDGER": str(tmp_path / "ledger.txt"),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
 
 
 @pytest.fixture

@@ -81,7 +81,15 @@ class Cluster:
     workers: list[WorkerProc] = field(default_factory=list)
     max_alive: int = 4
 
-    def spawn(self, name: str, *extra: str, wait_ready: bool = True, **opts: Any) -> WorkerProc:
+    def spawn(
+        self,
+        name: str,
+        *extra: str,
+        wait_ready: bool = True,
+        env: dict[str, str] | None = None,
+        **opts: Any,
+    ) -> WorkerProc:
+        """Start a worker; ``env`` adds to its environment (e.g. libfaketime's)."""
         alive = sum(1 for w in self.workers if w.alive())
         assert alive < self.max_alive, "at most 4 worker processes at a time"
         args = [sys.executable, SCRIPT, self.url, self.prefix, str(self.ledger_dir), name]
@@ -91,7 +99,12 @@ class Cluster:
         log_path = self.ledger_dir / f"stderr-{name}-{len(self.workers)}.txt"
         with open(log_path, "wb") as out:
             proc = subprocess.Popen(
-                args, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=None if env is None else {**os.environ, **env},
             )
         wp = WorkerProc(name, proc, log_path)
         self.workers.append(wp)

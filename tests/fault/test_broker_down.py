@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+import redis
 from kombu.exceptions import OperationalError
 
 from celery_docket import Celery
@@ -116,6 +117,13 @@ def test_connection_reset_after_the_write_says_it_may_have_been_enqueued(
             app.tasks["bd.add"].delay(1, 2)
         assert "may not have been enqueued" in str(info.value), str(info.value)
         assert "nothing was enqueued" not in str(info.value)
+        # the client did not resend the XADD on a fresh connection: one entry, not two
+        direct = redis.Redis(port=server.port)
+        try:
+            streams = [k for k in direct.scan_iter(match="*:stream") if direct.type(k) == b"stream"]
+            assert sum(direct.xlen(k) for k in streams) == 1, streams
+        finally:
+            direct.close()
     finally:
         app.close()
         proxy.close()

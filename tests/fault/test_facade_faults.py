@@ -22,8 +22,10 @@ class Workers:
         self.log_dir = log_dir
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, command: str = "worker") -> None:
+        """Start ``celery-docket worker`` (solo pool) or ``celery-docket beat``."""
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        pool = ["-P", "solo", "-n", f"{name}@%h"] if command == "worker" else []
         self.procs[name] = subprocess.Popen(
             [
                 sys.executable,
@@ -31,11 +33,8 @@ class Workers:
                 "celery_docket.cli.main",
                 "-A",
                 "tests.fault.celery_app",
-                "worker",
-                "-P",
-                "solo",
-                "-n",
-                f"{name}@%h",
+                command,
+                *pool,
                 "-l",
                 "INFO",
             ],
@@ -63,17 +62,6 @@ class Workers:
                 os.killpg(proc.pid, signal.SIGKILL)
                 codes[name] = proc.wait(10)
         return codes
-
-
-@pytest.fixture
-def env(redis_server_url: str, prefix: str, tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CD_FAULT_BROKER": redis_server_url,
-        "CD_FAULT_PREFIX": prefix,
-        "CD_FAULT_LEDGER": str(tmp_path / "ledger.txt"),
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
 
 
 def _ledger(env: dict[str, str], kind: str) -> list[list[str]]:
