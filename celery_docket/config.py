@@ -26,6 +26,9 @@ Settings of our own (namespace ``docket_``), all optional:
     (``worker --celery-intake``; see ``celery_docket/cutover``).
 ``docket_celery_unacked_age`` (default: Celery's ``visibility_timeout``, else 3600)
     Seconds after which a message a Celery worker reserved counts as orphaned and is taken.
+``docket_enqueue_wait_replicas`` (default 0), ``docket_enqueue_wait_timeout`` (default 1 s)
+    Durable enqueue: each publish waits (Redis ``WAIT``) until this many replicas have it,
+    and raises if they do not confirm in time. See docs/scaling.md.
 
 ``task_default_retry_delay`` (default 180) is also accepted as an app-wide default for
 ``Task.default_retry_delay``; Celery itself only has the task attribute.
@@ -266,6 +269,8 @@ DOCKET_DEFAULTS: dict[str, Any] = {
     "docket_celery_unacked_age": None,
     "docket_revoke_expires": 10800,
     "docket_revokes_max": 50_000,
+    "docket_enqueue_wait_replicas": 0,
+    "docket_enqueue_wait_timeout": 1.0,
     "task_default_retry_delay": 180,
 }
 

@@ -20,6 +20,7 @@ from ..engine.results import ResultStore
 from ..exceptions import NotRegistered, PayloadTooLarge
 from ..keys import TASK_META_PREFIX
 from .publish import Publishing
+from .redis_options import backend_options, broker_options, durable_enqueue
 from .requests import refuse_custom_request
 from .task import Task
 
@@ -84,6 +85,8 @@ SUPPORTED_SETTINGS = frozenset(
         "worker_lost_wait",
         "task_queues",
         "worker_log_color",
+        "broker_use_ssl",
+        "redis_backend_use_ssl",
     }
 )
 """Settings celery_docket honours (or that need nothing from it); others warn once if set."""
@@ -449,15 +452,28 @@ class Celery(Publishing):
                     from ..config import warn_unsupported
 
                     warn_unsupported(self.conf, set(SUPPORTED_SETTINGS))
-                    self._docket = Docket(
+                    max_connections = int(self.conf.get("redis_max_connections") or 32)
+                    # Celery's None waits for ever; nothing of ours waits for ever
+                    pool_timeout = float(self.conf.get("broker_pool_acquire_timeout") or 30.0)
+                    backend = None
+                    if not url.startswith("memory"):
+                        backend = connect(
+                            url,
+                            max_connections=max_connections,
+                            pool_timeout=pool_timeout,
+                            **broker_options(self.conf),
+                        )
+                    docket = Docket(
                         url,
+                        backend=backend,
                         prefix=self.conf.get("docket_key_prefix") or "cd",
                         result_prefix=RESULT_PREFIX,
                         max_payload_bytes=int(self.conf.get("docket_max_payload_bytes")),
-                        max_connections=int(self.conf.get("redis_max_connections") or 32),
-                        # Celery's None waits for ever; nothing of ours waits for ever
-                        pool_timeout=float(self.conf.get("broker_pool_acquire_timeout") or 30.0),
+                        max_connections=max_connections,
+                        pool_timeout=pool_timeout,
                     )
+                    docket.wait_replicas, docket.wait_timeout_ms = durable_enqueue(self.conf)
+                    self._docket = docket
         return self._docket
 
     @property
@@ -472,8 +488,9 @@ class Celery(Publishing):
                 or (in_process and self.broker_url.startswith("memory"))
             ):
                 self._results = self.docket.results
-            elif str(backend).startswith(("redis", "rediss", "unix")):
-                self._results = ResultStore(connect(str(backend)), RESULT_PREFIX)
+            elif str(backend).startswith(("redis", "rediss", "unix", "sentinel")):
+                store = connect(str(backend), **backend_options(self.conf))
+                self._results = ResultStore(store, RESULT_PREFIX)
             elif str(backend).startswith("django-"):  # django-celery-results' rows
                 from ..contrib.django.results import DjangoResultStore, check_backend
 
@@ -563,6 +580,13 @@ class Celery(Publishing):
         return key
 
     # -- control ---------------------------------------------------------------------------
+
+    @property
+    def events(self) -> Any:
+        """``app.events``: event Dispatcher, Receiver and State, as in Celery."""
+        from ..events import Events
+
+        return Events(self)
 
     @property
     def control(self) -> Any:

@@ -115,7 +115,7 @@ class Publishing:
         from ..result import AsyncResult
 
         if integrations.publish_pending:  # once per process: is Sentry/OTel set up?
-            integrations.on_first_publish()
+            integrations.on_first_publish(self)
         conf = self.conf
         if conf.task_always_eager and task_type is None and name in self.tasks:
             return self.tasks[name].apply_async(

@@ -131,7 +131,7 @@ def beat(
     use_scheduler(app, scheduler)
     url = broker_url(app)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
-    check_broker(url)
+    check_broker(url, conf=app.conf)
     with _worker.pidfile_lock(pidfile), broker_errors(url):
         controller = _worker.make_worker(  # looked up at call time: tests replace it
             app, pool="solo", queues=[], beat=True, loglevel=level, logfile=logfile

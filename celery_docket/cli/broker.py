@@ -74,7 +74,7 @@ def broker_errors(url: str | None) -> Iterator[None]:
         raise BrokerError(url, exc) from None
 
 
-def check_broker(url: str | None, timeout: float = 5.0) -> None:
+def check_broker(url: str | None, timeout: float = 5.0, conf: Any = None) -> None:
     """Fail fast (one line) when a Redis broker refuses connections.
 
     ``memory://`` needs no check. Anything else is pinged once with a short timeout.
@@ -85,7 +85,10 @@ def check_broker(url: str | None, timeout: float = 5.0) -> None:
         from ..engine import connect
 
         try:
-            backend = connect(str(url), socket_timeout=timeout)
+            from ..app.redis_options import broker_options
+
+            options = broker_options(conf) if conf is not None else {}
+            backend = connect(str(url), socket_timeout=timeout, **options)
         except ValueError as exc:
             raise click.ClickException(f"Invalid broker URL {safe_url(str(url))}: {exc}") from None
         try:
@@ -128,5 +131,5 @@ def remote_app(obj: CLIContext) -> Any:
     app = obj.app
     url = broker_url(app)
     warn_if_memory(obj, url)
-    check_broker(url)
+    check_broker(url, conf=app.conf)
     return app

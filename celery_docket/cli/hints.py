@@ -16,12 +16,14 @@ HINTS: dict[str, str] = {
         "process manager; docs/operations.md has a systemd unit (a template for several)."
     ),
     "events": (
-        "celery-docket emits no task events: `celery-docket info` and "
-        "`celery-docket inspect active` show live state from Redis."
+        "celery-docket has no `events` monitor: `celery-docket top` is the live view. Workers "
+        "started with -E publish Celery's events, so real Celery's `celery -b <broker> events` "
+        "shows them."
     ),
     "flower": (
-        "Flower is not part of celery-docket; it has no live events to show here. Use "
-        "`celery-docket info`, `status` and `inspect` (answered from Redis)."
+        "Flower is not part of celery-docket: run it with real Celery, "
+        "`celery --broker=<the same Redis> flower`, and start workers with -E "
+        "(docs/observability.md). `celery-docket top` is the live view in a terminal."
     ),
     "upgrade": (
         "Nothing to upgrade: old (CELERY_*/uppercase) setting names are read as they are. "

@@ -37,6 +37,7 @@ from .purge import purge
 from .remote import control, inspect, status
 from .result import result
 from .shell import shell
+from .top import top
 from .worker import worker
 
 __all__ = (
@@ -148,6 +149,7 @@ COMMANDS: tuple[click.Command, ...] = (
     migrate,
     migrate_code,
     shell,
+    top,
     *hint_commands(),
 )
 """Every command of the group, one line each (hidden hints for Celery commands we lack)."""

@@ -257,7 +257,7 @@ def worker(
     pidfile = host_format(pidfile, node_host) if pidfile else None
     url = broker_url(app)
 
-    check_broker(url)
+    check_broker(url, conf=app.conf)
     with pidfile_lock(pidfile), broker_errors(url):
         controller = make_worker(
             app,

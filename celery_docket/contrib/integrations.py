@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,71 @@ def autoload() -> list[str]:
     return installed
 
 
-def on_first_publish() -> None:
+def on_first_publish(app: Any = None) -> None:
     """Called by ``send_task`` once per process (the flag makes later publishes free)."""
     global publish_pending
     publish_pending = False
     autoload()
+    if app is not None and app.conf.get("task_send_sent_event"):
+        from ..events import sent
+
+        sent.install(app)
+
+
+def attach_worker(controller: Any) -> None:
+    """Integrations a worker's settings ask for (``-E``: task events), before any fork."""
+    app = controller.app
+    if app.conf.get("task_send_sent_event"):
+        from ..events import sent
+
+        sent.install(app)
+    if app.conf.get("worker_send_task_events"):
+        from ..events import worker
+
+        worker.install(app, controller.hostname)
+
+
+def detach_worker(controller: Any) -> None:
+    """Undo :func:`attach_worker` (a worker stopped inside a process that goes on)."""
+    if controller.app.conf.get("worker_send_task_events"):
+        from ..events import worker
+
+        worker.uninstall()
+
+
+def node_agent(controller: Any) -> Any:
+    """Start the worker node's event heartbeats and Celery pidbox node (``-E`` only);
+    returns the agent to stop, or None."""
+    if not controller.app.conf.get("worker_send_task_events"):
+        return None
+    from ..events.worker import NodeAgent
+
+    return NodeAgent(controller.app, controller.hostname).start()
+
+
+def prefork_child(controller: Any, worker: Any, slot: int) -> None:
+    """In a prefork child with ``-E``: child 0 runs the node agent (restarted with it), and
+    every child publishes its held task events when its consumer stops, before it exits."""
+    if not controller.app.conf.get("worker_send_task_events"):
+        return
+    from ..events import worker as events
+
+    if slot == 0:
+        events.NodeAgent(controller.app, controller.hostname).start()
+    run = worker.run
+
+    def run_then_flush(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return run(*args, **kwargs)
+        finally:
+            events.flush()
+
+    worker.run = run_then_flush
+
+
+def worker_offline(controller: Any) -> None:
+    """The node's ``worker-offline`` event, sent by the process that outlives the pool."""
+    if controller.app.conf.get("worker_send_task_events"):
+        from ..events.worker import NodeAgent
+
+        NodeAgent(controller.app, controller.hostname).send_worker("offline")

@@ -1,19 +1,25 @@
-"""Open Redis by URL: real servers (redis, rediss, unix, redis+sentinel) or ``memory://``.
+"""Open Redis by URL: real servers (redis, rediss, unix, sentinel) or ``memory://``.
 
 ``memory://[name]`` is an in-process fakeredis server shared by every client of this process
 that names it, so a producer and a worker in one process see the same data with no Redis
 installed. fakeredis returns at once from ``XREADGROUP BLOCK``, so on memory the worker waits
 on a local condition that every enqueue in this process signals instead of spinning.
+
+Sentinel URLs (Celery's ``sentinel://…;…`` and ``redis+sentinel://``) are read in
+``sentinel``, Celery's TLS options (``broker_use_ssl`` and the URL query form) in ``tls``.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 import redis
+
+from . import sentinel, tls
 
 _memory_servers: dict[str, Any] = {}
 _memory_signals: dict[str, threading.Condition] = {}
@@ -40,6 +46,8 @@ class Backend:
     client: RedisClient
     is_memory: bool = False
     _signal: threading.Condition | None = field(default=None, repr=False)
+    _reopen: Callable[[], Backend] | None = field(default=None, repr=False)
+    _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
 
     def notify(self) -> None:
         """Tell local waiters that work was added (memory only; Redis wakes blocked reads)."""
@@ -53,8 +61,16 @@ class Backend:
             with self._signal:
                 self._signal.wait(timeout)
 
+    def reopen(self) -> Backend:
+        """A new client of the same server with the same options (e.g. in a forked child)."""
+        if self._reopen is None:
+            raise ValueError(f"{self.url!r} cannot be reopened (an in-process server)")
+        return self._reopen()
+
     def close(self) -> None:
         self.client.close()
+        for close in self._closers:
+            close()
 
 
 def _memory_backend(url: str, name: str) -> Backend:
@@ -80,63 +96,53 @@ def reset_memory(name: str | None = None) -> None:
             _memory_servers.pop(name, None)
 
 
-def _sentinel_backend(url: str, max_connections: int, socket_timeout: float | None) -> Backend:
-    """``redis+sentinel://[:pw@]h1:p1,h2:p2/master_name[/db]``."""
-    from redis import sentinel as redis_sentinel
-
-    make_sentinel: Any = redis_sentinel.Sentinel
-
-    parsed = urlparse(url)
-    netloc = parsed.netloc
-    password = None
-    if "@" in netloc:
-        auth, netloc = netloc.rsplit("@", 1)
-        password = unquote(auth.split(":", 1)[-1]) or None
-    hosts = []
-    for part in netloc.split(","):
-        host, _, port = part.partition(":")
-        hosts.append((host, int(port or 26379)))
-    path = [p for p in parsed.path.split("/") if p]
-    if not path:
-        raise ValueError(f"sentinel URL needs a master name: {url!r}")
-    master = path[0]
-    db = int(path[1]) if len(path) > 1 else 0
-    sentinel = make_sentinel(hosts, socket_timeout=socket_timeout)
-    client = sentinel.master_for(
-        master,
-        db=db,
-        password=password,
-        socket_timeout=socket_timeout,
-        max_connections=max_connections,
-    )
-    return Backend(url=url, client=client)
-
-
 def connect(
     url: str,
     *,
     max_connections: int = 16,
     socket_timeout: float | None = DEFAULT_SOCKET_TIMEOUT,
     pool_timeout: float = 30.0,
+    transport_options: Mapping[str, Any] | None = None,
+    ssl: Mapping[str, Any] | bool | None = None,
 ) -> Backend:
     """Open ``url``. The pool blocks when exhausted instead of raising.
 
     redis-py's default pool raises ``MaxConnectionsError`` when every connection is busy; a
     worker that treats that as an outage strands the messages it already read. A blocking
     pool sized to the worker's concurrency turns exhaustion into back-pressure.
+
+    ``transport_options`` are Celery's ``broker_transport_options`` (Sentinel reads
+    ``master_name``, ``sentinel_kwargs`` and ``min_other_sentinels``); ``ssl`` is Celery's
+    ``broker_use_ssl``/``redis_backend_use_ssl`` dict (see ``tls``): given on a ``redis://``
+    URL it turns TLS on, as it does in Celery.
     """
     scheme = urlparse(url).scheme
     if scheme == "memory":
         parsed = urlparse(url)
         name = (parsed.netloc + parsed.path).strip("/") or "default"
         return _memory_backend(url, name)
-    if scheme == "redis+sentinel":
-        return _sentinel_backend(url, max_connections, socket_timeout)
-    if scheme not in ("redis", "rediss", "unix"):
+    if scheme not in ("redis", "rediss", "unix", "sentinel", "redis+sentinel"):
         raise ValueError(
-            f"unsupported broker URL scheme {scheme!r} in {url!r}: "
-            "use redis://, rediss://, unix://, redis+sentinel:// or memory://"
+            f"unsupported broker URL scheme {scheme!r} in {url!r}: use redis://, rediss://, "
+            "unix://, sentinel://, redis+sentinel:// or memory://"
         )
+
+    def reopen() -> Backend:
+        return connect(
+            url,
+            max_connections=max_connections,
+            socket_timeout=socket_timeout,
+            pool_timeout=pool_timeout,
+            transport_options=transport_options,
+            ssl=ssl,
+        )
+
+    bare_url, url_tls = tls.split_url(url)
+    tls_options = tls.ssl_kwargs(tls.merged(url_tls, ssl))
+    if tls_options is None and scheme == "rediss":
+        tls_options = {}
+    if tls_options is not None and scheme == "unix":
+        raise ValueError(f"TLS options do not apply to a unix socket: {url!r}")
     options: dict[str, Any] = {
         "max_connections": max_connections,
         "timeout": pool_timeout,
@@ -144,5 +150,12 @@ def connect(
     }
     if socket_timeout is not None:
         options["socket_timeout"] = socket_timeout
-    pool = redis.BlockingConnectionPool.from_url(url, **options)
-    return Backend(url=url, client=redis.Redis(connection_pool=pool))
+    if sentinel.is_sentinel_url(url):
+        client, manager = sentinel.open_master(
+            bare_url, transport_options=transport_options, tls=tls_options, pool_options=options
+        )
+        return Backend(url=url, client=client, _reopen=reopen, _closers=[manager.close])
+    if tls_options is not None:
+        options.update(tls_options, connection_class=redis.SSLConnection)
+    pool = redis.BlockingConnectionPool.from_url(bare_url, **options)
+    return Backend(url=url, client=redis.Redis(connection_pool=pool), _reopen=reopen)

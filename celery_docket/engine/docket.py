@@ -107,6 +107,9 @@ class Docket:
         self._registry: Registry | None = None
         self.content_type = content_type
         self.accept = frozenset(accept)
+        self.wait_replicas = 0
+        """Durable enqueue: replicas that must confirm each enqueue (``WAIT``); 0 = don't."""
+        self.wait_timeout_ms = 1000
 
     def keys(self, queue: str) -> QueueKeys:
         return QueueKeys(self.prefix, queue)
@@ -173,7 +176,7 @@ class Docket:
 
     def enqueue(self, call: Call) -> Execution:
         """Add one call in one round trip (no pipeline once its queue is known)."""
-        if call.queue not in self._known_queues:
+        if call.queue not in self._known_queues or self.wait_replicas:
             return self.enqueue_many([call])[0]
         direct = Immediate(self.redis)
         try:
@@ -195,7 +198,7 @@ class Docket:
                 pipe.command("sadd", queues_key(self.prefix), *new_queues)
             ids = [self._queue_call(pipe, call) for call in chunk]
             try:
-                replies = pipe.execute()
+                replies = pipe.execute(self.wait_replicas, max(1, self.wait_timeout_ms))
             except redis.RedisError as exc:
                 raise translate_redis_errors(exc) from exc
             self._known_queues.update(new_queues)
@@ -308,7 +311,7 @@ class Docket:
         return Supervisor(
             make_worker,
             processes,
-            make_docket=lambda: Docket(self.url, prefix=self.prefix),
+            make_docket=lambda: Docket(self.url, prefix=self.prefix, backend=self.backend.reopen()),
             time_limit=lambda _d: time_limit,
             lease_seconds=float(settings.get("lease_seconds", 30.0)),
         )

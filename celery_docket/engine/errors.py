@@ -26,6 +26,12 @@ class BrokerFull(BrokerUnavailable):
     """Redis is out of memory (``maxmemory`` with ``noeviction``); nothing was enqueued."""
 
 
+class NotReplicated(BrokerUnavailable):
+    """Durable enqueue: the master took the call but fewer replicas than asked confirmed it
+    in time (``WAIT``), so a failover now could lose it. It may run; re-sending it under the
+    same key is safe, re-sending it without one may run it twice."""
+
+
 class Undeliverable(EngineError):
     """A delivered message must not run (unknown task, bad payload, bad arguments).
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from redis.exceptions import NoScriptError, ResponseError
 
+from .errors import NotReplicated
+
 Arg = str | bytes | int | float
 
 
@@ -58,18 +60,41 @@ class Pipeline:
     def __len__(self) -> int:
         return self._count
 
-    def execute(self) -> list[Any]:
-        """Send everything; re-send script calls Redis did not know; raise the first error."""
+    def execute(self, wait_replicas: int = 0, wait_timeout_ms: int = 0) -> list[Any]:
+        """Send everything; re-send script calls Redis did not know; raise the first error.
+
+        With ``wait_replicas``, ``WAIT`` ends each round trip: it covers only the writes of
+        the connection that sends it, so it rides in the same pipeline as the writes (and in
+        the re-send's own pipeline). Fewer confirmations than asked raise ``NotReplicated``.
+        """
         if not self._count:
             return []
+        if wait_replicas:
+            self.pipe.execute_command("WAIT", wait_replicas, wait_timeout_ms)
         replies = list(self.pipe.execute(raise_on_error=False))
-        for index, reply in enumerate(replies):
-            if index in self._scripts and _is_noscript(reply):
+        acks = [replies.pop()] if wait_replicas else []
+        missing = [i for i in self._scripts if _is_noscript(replies[i])]
+        if missing:
+            again = self.client.pipeline(transaction=False)
+            for index in missing:
                 script, keys, args = self._scripts[index]
-                replies[index] = script(self.client, keys, args)
-        for reply in replies:
+                again.script_load(script.source)
+                again.evalsha(script.sha, len(keys), *keys, *args)
+            if wait_replicas:
+                again.execute_command("WAIT", wait_replicas, wait_timeout_ms)
+            resent = list(again.execute(raise_on_error=False))
+            if wait_replicas:
+                acks.append(resent.pop())
+            for n, index in enumerate(missing):
+                replies[index] = resent[2 * n + 1]
+        for reply in replies + acks:
             if isinstance(reply, Exception):
                 raise reply
+        if any(int(a) < wait_replicas for a in acks):
+            raise NotReplicated(
+                f"enqueued on the master, but only {min(int(a) for a in acks)} of "
+                f"{wait_replicas} replicas confirmed it within {wait_timeout_ms} ms"
+            )
         return replies
 
 

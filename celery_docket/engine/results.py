@@ -17,6 +17,8 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import redis
+
 from .connection import Backend
 from .errors import ResultTimeout
 from .keys import result_key
@@ -172,7 +174,17 @@ class ResultStore:
         """Block until a value that ``is_final`` accepts exists; raise ResultTimeout.
 
         ``is_final(value) -> bool`` lets callers skip intermediate values (STARTED, RETRY).
+        A lost connection is retried once on a new one (a failover closes the old master's
+        connections while the new master answers); if that fails too, the error is raised.
         """
+        started = time.monotonic()
+        try:
+            return self._wait_once(execution_id, timeout, is_final)
+        except redis.ConnectionError:
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            return self._wait_once(execution_id, left, is_final)
+
+    def _wait_once(self, execution_id: str, timeout: float | None, is_final: object) -> bytes:
         check = is_final if callable(is_final) else (lambda _v: True)
         key = self.key(execution_id)
         channel = key.encode()

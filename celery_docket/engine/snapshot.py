@@ -216,11 +216,31 @@ def stream_bodies(docket: Docket, entries: Sequence[tuple[str, str]]) -> list[by
     return out
 
 
+def entries_added(docket: Docket, queues: Sequence[str]) -> dict[str, int | None]:
+    """Every entry each queue's ready stream ever received (Redis 7's ``entries-added``;
+    None where the server does not say, or the stream does not exist), in one round trip.
+
+    Two readings give rates: what came in, and what was done (added minus still held).
+    """
+    names = list(queues)
+    if not names:
+        return {}
+    pipe = docket.redis.pipeline(transaction=False)
+    for q in names:
+        pipe.xinfo_stream(docket.keys(q).stream)
+    out: dict[str, int | None] = {}
+    for q, info in zip(names, pipe.execute(raise_on_error=False), strict=True):
+        value = info.get("entries-added") if isinstance(info, dict) else None
+        out[q] = int(value) if value is not None else None
+    return out
+
+
 __all__ = [
     "ExecutionRecord",
     "HeldDelivery",
     "ParkedEntry",
     "QueueCounts",
+    "entries_added",
     "execution_records",
     "heartbeats",
     "held_deliveries",

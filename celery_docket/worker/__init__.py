@@ -113,7 +113,12 @@ class WorkController:
             f"- ** ---------- .> transport:   {redact_url(app.broker_url)}",
             f"- ** ---------- .> results:     {redact_url(str(app.conf.result_backend or app.broker_url))}",
             f"- *** --- * --- .> concurrency: {self.concurrency} ({self.pool})",
-            "-- ******* ---- .> task events: OFF (celery-docket answers inspect from Redis)",
+            "-- ******* ---- .> task events: "
+            + (
+                "ON"
+                if app.conf.get("worker_send_task_events")
+                else "OFF (enable -E to monitor tasks in this worker)"
+            ),
             "--- ***** ----- ",
             " -------------- [queues]",
         ]
@@ -286,6 +291,7 @@ class WorkController:
         warn_long_lease(app.conf)
         signals.worker_init.send(sender=self)
         integrations.autoload()
+        integrations.attach_worker(self)
         from ..cutover.intake import attach  # warns about Celery's backlog; --celery-intake
 
         self.celery_intake = attach(self)
@@ -306,11 +312,14 @@ class WorkController:
         self._on_ready(worker)
         if mailbox is not None:
             mailbox.start()
+        agent = integrations.node_agent(self)
         try:
             worker.run()
         finally:
             if mailbox is not None:
                 mailbox.stop()
+            if agent is not None:
+                agent.stop()
             signals.worker_shutdown.send(sender=self)
         return 0
 
@@ -346,6 +355,7 @@ class WorkController:
             worker._on_task_start, worker._on_task_end = start, end
             if self._mailbox is not None:
                 self._mailbox.start()
+            integrations.prefork_child(self, worker, slot)
             return worker
 
         def child_started(slot: int) -> None:
@@ -373,6 +383,7 @@ class WorkController:
             return supervisor.run()
         finally:
             mailbox.close()
+            integrations.worker_offline(self)
             signals.worker_shutdown.send(sender=self)
 
     # -- in-process use (tests) ---------------------------------------------------------------
@@ -388,6 +399,7 @@ class WorkController:
         self._on_ready(worker)
         if mailbox is not None:
             mailbox.start()
+        self._agent = integrations.node_agent(self)
 
         def run() -> None:
             try:
@@ -410,6 +422,10 @@ class WorkController:
             self._thread = None
         if self._mailbox is not None:
             self._mailbox.stop()
+        agent, self._agent = getattr(self, "_agent", None), None
+        if agent is not None:
+            agent.stop()
+        integrations.detach_worker(self)
         signals.worker_shutdown.send(sender=self)
 
 
