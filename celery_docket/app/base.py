@@ -18,6 +18,7 @@ from ..engine import Docket
 from ..engine.connection import connect
 from ..engine.results import ResultStore
 from ..exceptions import NotRegistered, PayloadTooLarge
+from ..fixups import discovered_packages, install_fixups
 from ..keys import TASK_META_PREFIX
 from .publish import Publishing
 from .redis_options import backend_options, broker_options, durable_enqueue
@@ -206,9 +207,7 @@ class Celery(Publishing):
         if set_as_current:
             _state.set_default_app(self)
             _state._set_current_app(self)
-        from ..fixups import install_fixups  # Django's, when DJANGO_SETTINGS_MODULE is set
-
-        self._fixups = install_fixups(self, fixups)
+        self._fixups = install_fixups(self, fixups)  # Django's, with DJANGO_SETTINGS_MODULE
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
@@ -409,7 +408,7 @@ class Celery(Publishing):
         pending, self._autodiscover = self._autodiscover, []
         for packages, related_name, _force in pending:
             if packages is None:
-                packages = self._django_apps()
+                packages = discovered_packages(self._fixups)  # Django's installed apps
             elif callable(packages):
                 packages = packages()
             for package in packages or ():
@@ -418,18 +417,6 @@ class Celery(Publishing):
                 except ModuleNotFoundError as exc:
                     if exc.name not in (f"{package}.{related_name}", package):
                         raise
-
-    def _django_apps(self) -> list[str]:
-        """``autodiscover_tasks()`` without packages: the fix-ups' (Django's installed apps),
-        or the apps of a Django set up by hand; nothing otherwise (as in Celery)."""
-        for fixup in self._fixups:
-            if hasattr(fixup, "autodiscover_tasks"):
-                return list(fixup.autodiscover_tasks())
-        try:
-            from django.apps import apps  # type: ignore[import-not-found]
-        except ImportError:
-            return []
-        return [config.name for config in apps.get_app_configs()] if apps.ready else []
 
     # -- engine ---------------------------------------------------------------------------
 

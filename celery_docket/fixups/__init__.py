@@ -39,4 +39,17 @@ def install_fixups(app: Any, fixups: Iterable[Any] | None) -> list[Any]:
     return installed
 
 
-__all__ = ["BUILTIN_FIXUPS", "install_fixups"]
+def discovered_packages(fixups: Iterable[Any]) -> list[str]:
+    """``autodiscover_tasks()`` without packages: the fix-ups' (Django's installed apps),
+    or the apps of a Django set up by hand; nothing otherwise (as in Celery)."""
+    for fixup in fixups:
+        if hasattr(fixup, "autodiscover_tasks"):
+            return list(fixup.autodiscover_tasks())
+    try:
+        from django.apps import apps
+    except ImportError:
+        return []
+    return [config.name for config in apps.get_app_configs()] if apps.ready else []
+
+
+__all__ = ["BUILTIN_FIXUPS", "discovered_packages", "install_fixups"]
