@@ -43,6 +43,8 @@ def check_backend(app: Any) -> None:
         )
     from django.apps import apps
 
+    if not apps.ready:  # e.g. `celery-docket -A proj result ID`: set Django up first
+        app.signal_import_modules()
     if not apps.is_installed("django_celery_results"):
         raise ImproperlyConfigured(
             "result_backend 'django-db' needs 'django_celery_results' in INSTALLED_APPS "
