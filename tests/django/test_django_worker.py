@@ -100,3 +100,18 @@ def test_django_db_backend_without_the_app_is_refused(env, start_worker) -> None
 def test_forked_child_drops_inherited_connections_without_breaking_the_parents(db_env) -> None:
     seen = drive(db_env, "fork_child")
     assert seen == {"child_exit": 0, "parent_query_ok": True}
+
+
+def test_django_db_from_a_command_that_did_not_set_django_up(env) -> None:
+    """`celery-docket -A proj result ID` reads results without a worker's start-up."""
+    import subprocess
+
+    from tests.django.conftest import CLI, PROJECT
+
+    done = subprocess.run(
+        [CLI, "-A", "proj", "result", "no-such-task", "--timeout", "1"],
+        cwd=PROJECT, env={**env, "TEST_RESULT_BACKEND": "django-db"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "AppRegistryNotReady" not in done.stderr + done.stdout
+    assert "No result for no-such-task within 1 seconds" in done.stderr + done.stdout
