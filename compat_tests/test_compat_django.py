@@ -3,8 +3,9 @@
 The same project, the same client script and the same checks: for the oracle its two
 ``from celery_docket import`` lines read ``from celery import``, its worker is ``celery -A
 proj worker`` (and ``celery beat -S DatabaseScheduler`` for the periodic tasks, which our
-workers schedule themselves). Workers are processes on a real Redis and a real sqlite file,
-so the in-process ``memory://`` system has nothing to run them on and is skipped.
+workers schedule themselves). Each scenario runs on sqlite, then on a real PostgreSQL;
+workers are processes on a real Redis, so the in-process ``memory://`` system has nothing
+to run them on and is skipped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.django.pg_server import PostgresServer
 
 pytest.importorskip("django")
 pytest.importorskip("django_celery_results")
@@ -35,7 +38,9 @@ SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 class Project:
     """A copy of the project for one system, with its database, Redis and processes."""
 
-    def __init__(self, system: SimpleNamespace, root: Path, redis_url: str) -> None:
+    def __init__(
+        self, system: SimpleNamespace, root: Path, redis_url: str, pg: PostgresServer | None
+    ) -> None:
         self.oracle = system.name == "celery"
         self.root = root
         shutil.copytree(PROJECT, root, ignore=shutil.ignore_patterns("__pycache__"))
@@ -59,6 +64,9 @@ class Project:
         )
         if self.oracle:
             env["TEST_RESULT_BACKEND"] = redis_url
+        if pg is not None:  # a database of its own on the shared cluster
+            env.update(pg.env(), TEST_DB_NAME=f"t{uuid.uuid4().hex[:12]}")
+            pg.psql(f"CREATE DATABASE {env['TEST_DB_NAME']}", db="postgres")
         self.env = env
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
         self.run("-m", "django", "migrate", "-v0")
@@ -103,73 +111,114 @@ class Project:
                     proc.wait(10)
 
 
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer | None]:
+    if not PostgresServer.available():
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL (scripts/test.sh installs Debian's package)")
+        yield None
+        return
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
-def project(system, tmp_path, request) -> Iterator[Project]:
+def projects(system, tmp_path, request, postgres) -> Iterator[list[Callable[[], Project]]]:
+    """The project on sqlite, then on PostgreSQL (one scenario id per system, as the
+    compatibility matrix counts them): each item makes one, stopped after the test."""
     if system.name != "celery" and getattr(system, "backend", "") != "redis":
         pytest.skip("a worker process cannot reach the in-process memory:// broker")
-    made = Project(system, tmp_path / "project", request.getfixturevalue("redis_server_url"))
+    url = request.getfixturevalue("redis_server_url")
+    made: list[Project] = []
+
+    def maker(db: str) -> Callable[[], Project]:
+        def make() -> Project:
+            pg = postgres if db == "postgresql" else None
+            made.append(Project(system, tmp_path / f"project-{db}", url, pg))
+            return made[-1]
+
+        return make
+
     try:
-        yield made
+        yield [maker("sqlite")] + ([maker("postgresql")] if postgres is not None else [])
     finally:
-        made.stop()
+        for project in made:
+            project.stop()
 
 
 @pytest.mark.redis
-def test_django_models_in_tasks_and_connections_closed_between_tasks(project) -> None:
-    project.start("worker", "-P", "prefork", "-c", "2")
-    runs = project.drive("probe", "12")
-    assert [r["n"] for r in runs] == list(range(12))
-    assert [r["n"] for r in runs if r["found_open"]] == []  # 0 of 12
+def test_django_models_in_tasks_and_connections_closed_between_tasks(projects) -> None:
+    for make in projects:
+        project = make()
+        project.start("worker", "-P", "prefork", "-c", "2")
+        runs = project.drive("probe", "12")
+        assert [r["n"] for r in runs] == list(range(12))
+        assert [r["n"] for r in runs if r["found_open"]] == []  # 0 of 12
+        project.stop()
 
 
 @pytest.mark.redis
-def test_django_delay_on_commit(project) -> None:
-    seen = project.drive("on_commit_calls")
-    assert seen["inside"] == 0
-    assert seen["sent"] == [["delay", ["kept"]], ["apply_async", [["kept-async"]]]]
-    assert "DjangoTask" in seen["task_class"]
-    project.start("worker", "-P", "threads", "-c", "2")
-    seen = project.drive("on_commit_worker")
-    assert "committed-after-commit" in seen["texts"]
-    assert not any(t.startswith("rolled") for t in seen["texts"])
+def test_django_delay_on_commit(projects) -> None:
+    for make in projects:
+        project = make()
+        seen = project.drive("on_commit_calls")
+        assert seen["inside"] == 0
+        assert seen["sent"] == [["delay", ["kept"]], ["apply_async", [["kept-async"]]]]
+        assert "DjangoTask" in seen["task_class"]
+        project.start("worker", "-P", "threads", "-c", "2")
+        seen = project.drive("on_commit_worker")
+        assert "committed-after-commit" in seen["texts"]
+        assert not any(t.startswith("rolled") for t in seen["texts"])
+        project.stop()
 
 
 @pytest.mark.redis
-def test_django_db_result_rows(project) -> None:
-    extra = {"TEST_RESULT_BACKEND": "django-db", "TEST_RESULT_EXTENDED": "1"}
-    project.start("worker", "-P", "threads", "-c", "2", extra=extra)
-    seen = project.drive("results", extra=extra)
-    good, bad = seen["rows"][seen["good"]], seen["rows"][seen["bad"]]
-    assert {k: good[k] for k in ("status", "task_name", "task_args", "task_kwargs")} == {
-        "status": "SUCCESS",
-        "task_name": "notes.tasks.add_note",
-        "task_args": json.dumps("('row',)"),
-        "task_kwargs": json.dumps("{}"),
-    }
-    assert good["worker"].startswith("celery@") and good["date_done"]
-    assert bad["status"] == "FAILURE"
-    assert json.loads(bad["result"])["exc_type"] == "ValueError"
-    assert "ValueError: boom" in bad["traceback"]
+def test_django_db_result_rows(projects) -> None:
+    for make in projects:
+        project = make()
+        extra = {"TEST_RESULT_BACKEND": "django-db", "TEST_RESULT_EXTENDED": "1"}
+        project.start("worker", "-P", "threads", "-c", "2", extra=extra)
+        seen = project.drive("results", extra=extra)
+        good, bad = seen["rows"][seen["good"]], seen["rows"][seen["bad"]]
+        assert {k: good[k] for k in ("status", "task_name", "task_args", "task_kwargs")} == {
+            "status": "SUCCESS",
+            "task_name": "notes.tasks.add_note",
+            "task_args": json.dumps("('row',)"),
+            "task_kwargs": json.dumps("{}"),
+        }
+        assert good["worker"].startswith("celery@") and good["date_done"]
+        assert bad["status"] == "FAILURE"
+        assert json.loads(bad["result"])["exc_type"] == "ValueError"
+        assert "ValueError: boom" in bad["traceback"]
+        project.stop()
 
 
 @pytest.mark.redis
-def test_django_celery_beat_rows_run(project) -> None:
-    extra = {"TEST_BEAT_SCHEDULER": SCHEDULER}
-    project.drive("beat_rows", "interval", "clocked")
-    project.start("worker", "-P", "threads", "-c", "2", extra=extra)
-    if project.oracle:
-        project.start("beat", "-S", SCHEDULER, extra=extra)
-    deadline = time.monotonic() + 40
-    while True:
-        state = project.drive("beat_state")
-        ticks = state["ticks"]
-        if (ticks.get("tick-a", 0) >= 3 and "tick-once" in ticks) or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    assert ticks.get("tick-a", 0) >= 3
-    assert ticks.get("tick-once") == 1
-    assert "tick-off" not in ticks
-    assert state["rows"]["every-second"]["last_run_at"]
-    # Celery's scheduler saves the counts now and then (beat_sync_every), ours after each run
-    # (and switches a one-off row off only once it has saved its count; ours at once)
-    assert state["rows"]["every-second"]["total_run_count"] >= 1
+def test_django_celery_beat_rows_run(projects) -> None:
+    for make in projects:
+        project = make()
+        extra = {"TEST_BEAT_SCHEDULER": SCHEDULER}
+        project.drive("beat_rows", "interval", "clocked")
+        project.start("worker", "-P", "threads", "-c", "2", extra=extra)
+        if project.oracle:
+            project.start("beat", "-S", SCHEDULER, extra=extra)
+        deadline = time.monotonic() + 40
+        while True:
+            state = project.drive("beat_state")
+            ticks = state["ticks"]
+            if (
+                ticks.get("tick-a", 0) >= 3 and "tick-once" in ticks
+            ) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert ticks.get("tick-a", 0) >= 3
+        assert ticks.get("tick-once") == 1
+        assert "tick-off" not in ticks
+        assert state["rows"]["every-second"]["last_run_at"]
+        # Celery's scheduler saves the counts now and then (beat_sync_every), ours after each run
+        # (and switches a one-off row off only once it has saved its count; ours at once)
+        assert state["rows"]["every-second"]["total_run_count"] >= 1
+        project.stop()
