@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install everything the tests need (redis-server from Debian, the package with its test
-# extra in .venv) and run lint, types and the whole test suite against a real redis-server
+# Install everything the tests need (redis-server and postgresql from Debian, the package
+# with its test extra in .venv) and run lint, types and the whole test suite against a real redis-server
 # that this script starts on a loopback port and stops by its pid.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +23,14 @@ if [ "${#MISSING[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
+fi
+
+# PostgreSQL for the Django tests (tests/django start their own cluster on a loopback port)
+if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then
+  echo "== installing postgresql (Debian package)"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
 fi
 
 PY="${PYTHON:-python3}"

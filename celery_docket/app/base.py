@@ -18,6 +18,7 @@ from ..engine import Docket
 from ..engine.connection import connect
 from ..engine.results import ResultStore
 from ..exceptions import NotRegistered, PayloadTooLarge
+from ..fixups import discovered_packages, install_fixups
 from ..keys import TASK_META_PREFIX
 from .publish import Publishing
 from .redis_options import backend_options, broker_options, durable_enqueue
@@ -201,10 +202,12 @@ class Celery(Publishing):
         self.on_after_finalize = CelerySignal(name="app.on_after_finalize")
         self.on_after_fork = CelerySignal(name="app.on_after_fork")
         self._configured = False
+        self._modules_signalled = False
         _state.register_app(self)
         if set_as_current:
             _state.set_default_app(self)
             _state._set_current_app(self)
+        self._fixups = install_fixups(self, fixups)  # Django's, with DJANGO_SETTINGS_MODULE
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
@@ -379,10 +382,20 @@ class Celery(Publishing):
 
     def loader_import_modules(self) -> None:
         """Import ``imports`` and ``include`` (the worker does this at start)."""
+        self.signal_import_modules()
         for module in list(self.conf.get("imports") or ()) + list(self.conf.get("include") or ()):
             importlib.import_module(module)
-        signals.import_modules.send(sender=self)
         self.run_autodiscovery()
+
+    def signal_import_modules(self) -> None:
+        """``import_modules``, once and before any task module is imported, as in Celery.
+        Fix-ups run first and outside the signal, so that what they refuse stops the start
+        (the Django fix-up runs ``django.setup()`` there)."""
+        if not self._modules_signalled:
+            self._modules_signalled = True
+            for fixup in self._fixups:
+                fixup.on_import_modules()
+            signals.import_modules.send(sender=self)
 
     def autodiscover_tasks(
         self, packages: Any = None, related_name: str = "tasks", force: bool = False
@@ -395,7 +408,7 @@ class Celery(Publishing):
         pending, self._autodiscover = self._autodiscover, []
         for packages, related_name, _force in pending:
             if packages is None:
-                packages = self._django_apps()
+                packages = discovered_packages(self._fixups)  # Django's installed apps
             elif callable(packages):
                 packages = packages()
             for package in packages or ():
@@ -404,14 +417,6 @@ class Celery(Publishing):
                 except ModuleNotFoundError as exc:
                     if exc.name not in (f"{package}.{related_name}", package):
                         raise
-
-    @staticmethod
-    def _django_apps() -> list[str]:
-        try:
-            from django.apps import apps  # type: ignore[import-not-found]
-        except ImportError:
-            return []
-        return [config.name for config in apps.get_app_configs()]
 
     # -- engine ---------------------------------------------------------------------------
 
@@ -473,6 +478,11 @@ class Celery(Publishing):
             elif str(backend).startswith(("redis", "rediss", "unix", "sentinel")):
                 store = connect(str(backend), **backend_options(self.conf))
                 self._results = ResultStore(store, RESULT_PREFIX)
+            elif str(backend).startswith("django-"):  # django-celery-results' rows
+                from ..contrib.django.results import DjangoResultStore, check_backend
+
+                check_backend(self)
+                self._results = DjangoResultStore(self, self.docket.results)
             else:
                 warnings.warn(
                     f"result_backend {backend!r} is not supported; results go to the broker",

@@ -3,11 +3,13 @@
 Every worker already schedules the ``beat_schedule`` entries (each tick is claimed once in
 Redis), so this process is optional; it exists so a supervisor or a container that runs
 ``celery beat`` gets a long-running process instead of one that exits and is restarted in a
-loop. A ``-S`` scheduler class we cannot run (a database scheduler) is refused at start-up.
+loop. ``-S django_celery_beat.schedulers:DatabaseScheduler`` adds that table's rows (see
+``contrib/django/beat.py``); any other ``-S`` scheduler class is refused at start-up.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +21,7 @@ from .broker import broker_errors, broker_url, check_broker
 from .loader import get_context
 from .options import loglevel_option, process_options
 
-__all__ = ("beat", "check_scheduler")
+__all__ = ("beat", "check_scheduler", "use_scheduler")
 
 #: ``-S`` values naming what this process does anyway (Celery's default scheduler).
 HONOURED_SCHEDULERS = frozenset(
@@ -40,11 +42,30 @@ def check_scheduler(scheduler: str | None) -> None:
     """Refuse, on one line, a scheduler class whose schedule we would silently not run."""
     if not scheduler or scheduler.strip() in HONOURED_SCHEDULERS:
         return
+    from ..contrib.django.beat import is_database_scheduler
+
+    if is_database_scheduler(scheduler):  # django-celery-beat's rows: see use_scheduler
+        return
     raise click.ClickException(
         f"--scheduler {scheduler} cannot be used with celery-docket: beat entries come from "
         "app.conf.beat_schedule and are scheduled in Redis by celery-docket itself (drop -S, "
         "and move database-defined entries into beat_schedule)."
     )
+
+
+def use_scheduler(app: Any, scheduler: str | None) -> None:
+    """A ``-S``/``--scheduler`` passed check_scheduler: make it the app's ``beat_scheduler``.
+    django-celery-beat's needs Django, which the loaded app has set up by now if ever."""
+    if not scheduler:
+        return
+    from ..contrib.django.beat import is_database_scheduler
+
+    if is_database_scheduler(scheduler) and not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        raise click.ClickException(
+            f"--scheduler {scheduler} reads django_celery_beat's tables: it needs a Django "
+            "project (set DJANGO_SETTINGS_MODULE)"
+        )
+    app.conf.beat_scheduler = scheduler.strip()
 
 
 def _banner(app: Any, loglevel: str) -> str:
@@ -107,6 +128,7 @@ def beat(
             "--detach is not supported: run beat under a process manager instead."
         )
     app = obj.app
+    use_scheduler(app, scheduler)
     url = broker_url(app)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     check_broker(url, conf=app.conf)

@@ -204,7 +204,7 @@ def worker(
     $ celery-docket -A proj worker -l INFO -Q hipri,lopri -c 4
     $ celery-docket -A proj worker -P threads -c 50
     """
-    from .beat import check_scheduler
+    from .beat import check_scheduler, use_scheduler
 
     obj = get_context(ctx)
     check_scheduler(scheduler)
@@ -230,14 +230,16 @@ def worker(
         obj.warn("--purge is not supported by celery-docket; nothing was discarded.")
 
     app = obj.app
+    use_scheduler(app, scheduler)  # --scheduler: the default or django-celery-beat's
     # The worker imports these too; importing them first lists their tasks in the banner
     # and reports a broken task module on one line.
-    for module in task_modules(app, include or []):
+    app.signal_import_modules()  # Django's set-up comes before any task module
+    for module in [*task_modules(app, include or []), None]:
         try:
-            import_module(module)
+            import_module(module) if module else app.run_autodiscovery()
         except Exception as exc:
             raise click.ClickException(
-                f"Cannot import the task module {module}: "
+                f"Cannot import the task module {module or 'found by autodiscover_tasks()'}: "
                 f"{type(exc).__name__}: {one_line(exc)}{where(exc)}"
             ) from None
     if prefetch_multiplier is not None:

@@ -77,9 +77,7 @@ class WorkController:
         self.scheduler_only = queues is not None and len(queues) == 0
         if self.scheduler_only:
             planner = BeatPlanner(app)
-            queues = sorted(
-                {planner.queue_of(e) for e in (conf.get("beat_schedule") or {}).values()}
-            )
+            queues = sorted({planner.queue_of(e) for e in planner.entries().values()})
         if not queues:
             queues = _configured_queues(conf)
         self.queues = list(queues)
@@ -213,6 +211,8 @@ class WorkController:
         beat = self.beat
 
         def handle(d: Delivery) -> Outcome:
+            if d.perpetual and d.execution_id.startswith("beat:") and not beat.should_run(d):
+                return Outcome.done(None)  # a database row disabled since: not run again
             outcome = handler(d)
             if d.perpetual and d.execution_id.startswith("beat:"):
                 return beat.after_run(d, outcome)
@@ -240,6 +240,7 @@ class WorkController:
             acks_early=handler.acks_early,
             give_up=handler.give_up,
         )
+        self.beat.attach(worker, self.queues)
         child = slot is not None
         worker.heartbeat_extra = lambda: self._heartbeat_extra(worker, handler, slot)
         self._mailbox = WorkerMailbox(self, worker, handler, child=child)

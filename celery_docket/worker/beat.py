@@ -28,9 +28,16 @@ class BeatPlanner:
 
     def __init__(self, app: Any) -> None:
         self.app = app
+        from ..contrib.django.beat import database_schedule
+
+        # django-celery-beat's rows, when beat_scheduler names its DatabaseScheduler
+        self.database = database_schedule(app)
 
     def entries(self) -> dict[str, dict[str, Any]]:
-        return dict(self.app.conf.get("beat_schedule") or {})
+        entries = dict(self.app.conf.get("beat_schedule") or {})
+        if self.database is not None:
+            entries.update(self.database.entries())
+        return entries
 
     def _schedule(self, entry: dict[str, Any]) -> Any:
         sched = entry["schedule"]
@@ -54,6 +61,8 @@ class BeatPlanner:
             queue=queue,
             serializer=options.get("serializer") or self.app.conf.task_serializer,
             expires=options.get("expires"),
+            headers=options.get("headers"),
+            priority=options.get("priority"),
         ).encode()
 
     def queue_of(self, entry: dict[str, Any]) -> str:
@@ -63,6 +72,9 @@ class BeatPlanner:
 
     def next_due_ms(self, entry: dict[str, Any], after: datetime) -> int:
         nxt = self._schedule(entry).next_fire_after(after)
+        start = entry.get("start_time")  # a database row's: no run before it
+        if start is not None and nxt < start:
+            nxt = start
         return int(nxt.timestamp() * 1000)
 
     def perpetuals(self, queues: list[str]) -> list[PerpetualSpec]:
@@ -96,8 +108,34 @@ class BeatPlanner:
             return outcome
         if outcome.action == "again":  # a retry of this tick: let it run again first
             return outcome
+        if self.database is not None and entry.get("one_off") is not None:
+            self.database.record_run(name, entry)  # last_run_at, total_run_count
+            if entry["one_off"]:
+                return outcome
         now = datetime.now(timezone.utc)
         queue = d.queue
         when = self.next_due_ms(entry, now)
         log.debug("beat: %s next at %s", name, datetime.fromtimestamp(when / 1000, timezone.utc))
         return Outcome.again(when, self._message(entry, queue), 1, outcome.result)
+
+    def should_run(self, d: Delivery) -> bool:
+        """False for a parked tick of a database row since disabled, deleted or expired."""
+        name = d.execution_id[len(PREFIX) :]
+        config = self.app.conf.get("beat_schedule") or {}
+        if self.database is None and name not in config:
+            # a tick we were not told of: scheduled from the database by `beat -S ...`?
+            from ..contrib.django.beat import database_schedule_for_tick
+
+            self.database = database_schedule_for_tick(self.app)
+        if self.database is None:
+            return True
+        if name in self.database.fresh_entries():
+            return self.database.should_run(name, datetime.now(timezone.utc))
+        return name in config
+
+    def attach(self, worker: Any, queues: list[str]) -> None:
+        """Follow database edits for ``worker`` (a thread; nothing without a database)."""
+        if self.database is not None:
+            from ..contrib.django.beat import follow_edits
+
+            follow_edits(self, worker, queues)
