@@ -141,7 +141,7 @@ class TaskMessage:
             "body-encoding": body_encoding,
             "body": body,
         }
-        text: str = kjson.dumps(envelope, separators=(",", ":"))
+        text: str = _compact_json(envelope)
         return text.encode("utf-8")
 
     @classmethod
@@ -293,7 +293,11 @@ def build_task_message(
     if headers:
         message_headers.update(headers)
     embed = {"callbacks": callbacks, "errbacks": errbacks, "chain": chain, "chord": chord}
-    content_type, content_encoding, payload = dumps((args, dict(kwargs), embed), serializer)
+    if serializer == "json":
+        content_type, content_encoding = "application/json", "utf-8"
+        payload: Any = _json((args, dict(kwargs), embed))
+    else:
+        content_type, content_encoding, payload = dumps((args, dict(kwargs), embed), serializer)
     body = payload.encode(content_encoding) if isinstance(payload, str) else bytes(payload)
     if compression:
         if max_body_bytes is not None and len(body) > max_body_bytes:
@@ -321,6 +325,12 @@ PROTOCOL_HEADERS = frozenset(
 
 #: publish options that travel as message properties (kombu's ``app_id``, ``user_id``)
 PUBLISH_PROPERTIES = ("app_id", "user_id")
+
+
+_json = kjson.JSONEncoder().encode
+"""kombu's JSON serializer (what ``dumps(value, "json")`` writes, byte for byte) with one
+encoder kept for the process instead of one built per call."""
+_compact_json = kjson.JSONEncoder(separators=(",", ":")).encode
 
 
 def json_loads(text: str) -> Any:
@@ -461,7 +471,10 @@ def encode_result_meta(
         meta.update(name=name, args=args, kwargs=kwargs, worker=worker)
         meta.update(retries=retries, queue=queue)
     meta["task_id"] = task_id
-    _, content_encoding, payload = dumps(meta, serializer)
+    if serializer == "json":
+        content_encoding, payload = "utf-8", _json(meta)
+    else:
+        _, content_encoding, payload = dumps(meta, serializer)
     data = payload.encode(content_encoding) if isinstance(payload, str) else bytes(payload)
     if compression:
         body, ctype = compress(data, compression)

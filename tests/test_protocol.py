@@ -621,3 +621,34 @@ def test_binary_body_is_base64_in_envelope() -> None:
     env = json.loads(msg.encode())
     assert base64.b64decode(env["body"]) == b"\x80\x81"
     assert TaskMessage.decode(msg.encode()) == msg
+
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text()
+    | st.datetimes()
+    | st.decimals(allow_nan=False)
+    | st.uuids()
+    | st.binary(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_json_values)
+def test_property_cached_json_encoder_writes_what_kombu_writes(value: object) -> None:
+    """The hot path's kept encoders write exactly kombu's JSON: Celery reads our results and
+    messages byte for byte as its own."""
+    from kombu.serialization import dumps as kombu_dumps
+    from kombu.utils import json as kjson
+
+    from celery_docket.protocol import _compact_json, _json
+
+    assert _json(value) == kombu_dumps(value, "json")[2]
+    assert _compact_json(value) == kjson.dumps(value, separators=(",", ":"))
