@@ -34,7 +34,7 @@ ACL_COMMANDS = sorted(
     get set mget exists del expire pexpire incrby
     hget hmget hgetall hset hdel hlen
     zadd zrem zcard zrange zrangebyscore zremrangebyscore zremrangebyrank
-    sadd smembers rpush lrange ltrim
+    sadd smembers rpush lrange ltrim llen
     multi exec wait
     publish subscribe unsubscribe
     """.split()
@@ -46,7 +46,14 @@ the connection health check after 30 s idle and the CLI's broker check (ping).""
 RARE = {"xautoclaim", "xclaim", "xrange", "xrevrange", "incrby", "wait", "ping"}
 
 #: Key and channel patterns, for the default key prefix ``cd``.
-ACL_KEYS = ["~{cd:*", "~cd:*", "~celery-task-meta-*", "~celery-docket-*"]
+ACL_KEYS = [
+    "~{cd:*",
+    "~cd:*",
+    "~celery-task-meta-*",
+    "~celery-docket-*",
+    "~celery",
+    "~celery\x06\x16*",
+]
 ACL_CHANNELS = ["&{cd:*", "&cd:*", "&celery-task-meta-*"]
 
 

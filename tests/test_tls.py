@@ -121,7 +121,7 @@ def test_without_a_client_certificate_the_server_refuses(
 def test_the_cli_broker_check_uses_broker_use_ssl(
     server: RedisServer, certs: Certificates, tmp_path: Path
 ) -> None:
-    from celery_docket.cli.main import check_broker
+    from celery_docket.cli.broker import check_broker
 
     app = Celery("cli", broker=f"rediss://127.0.0.1:{server.port}/0", set_as_current=False)
     app.conf.broker_use_ssl = _use_ssl(certs)
