@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import redis_server_url  # noqa: F401 - fixture
 
+#: projects copied and run by their scenarios (their own suites import real Celery)
+collect_ignore_glob = ["projects/*"]
+
 
 def _celery_system() -> SimpleNamespace:
     celery = pytest.importorskip("celery")
