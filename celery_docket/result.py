@@ -84,7 +84,62 @@ class Backend(BaseKeyValueStoreBackend):
         self.store_result(task_id, exc, states.FAILURE, traceback, request=request)
 
     def forget(self, task_id: str) -> None:
+        self._cache.pop(task_id, None)
         self.app.results.forget(task_id)
+
+    def get_many(
+        self,
+        task_ids: Any,
+        timeout: float | None = None,
+        interval: float = 0.5,
+        on_message: Any = None,
+        on_interval: Any = None,
+        **kwargs: Any,
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(id, meta) of each task as it becomes ready: ready ones in one MGET per round,
+        then a wait on a pending one's notice (bounded by ``interval`` and the deadline), so
+        nothing sleeps; ``timeout=0`` reads once and raises if some are still pending."""
+        pending = set(task_ids)
+        for task_id in sorted(pending):
+            cached = self._cache.get(task_id)
+            if cached is not None:
+                pending.discard(task_id)
+                yield task_id, cached
+        deadline = None if timeout is None else time.monotonic() + timeout
+        probe = AsyncResult("-", app=self.app, backend=self)
+        while pending:
+            ids = sorted(pending)
+            with _typed_connection_errors(ids[0]):
+                raws = self.app.results.get_many(ids)
+            for task_id, raw in zip(ids, raws, strict=True):
+                meta = probe._decode(raw) if raw is not None else None
+                if meta is None or meta["status"] not in states.READY_STATES:
+                    continue
+                self._cache[task_id] = meta
+                pending.discard(task_id)
+                if on_message is not None:
+                    on_message(meta)
+                yield task_id, meta
+            if not pending:
+                break
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                raise TimeoutError(f"Operation timed out ({timeout})")
+            if on_interval is not None:
+                on_interval()
+            slice_ = interval if remaining is None else min(interval, remaining)
+            waiting = min(pending)
+            try:
+                with _typed_connection_errors(waiting):
+                    self.app.results.wait(
+                        waiting,
+                        slice_,
+                        is_final=lambda v: probe._decode(v)["status"] in states.READY_STATES,
+                    )
+            except ResultTimeout:
+                pass
+            finally:
+                self.app.results.unwatch(waiting)
 
 
 def _meta_field(key: str, doc: str) -> Any:
@@ -275,8 +330,7 @@ class AsyncResult:
             chain.append(node)
             node = getattr(node, "parent", None)
         for ancestor in reversed(chain):
-            members = ancestor.results if isinstance(ancestor, ResultSet) else [ancestor]
-            for member in members:
+            for member in _leaves(ancestor):
                 meta = member._meta()
                 if meta["status"] in states.PROPAGATE_STATES:
                     value = meta.get("result")
@@ -300,6 +354,15 @@ class AsyncResult:
 
     def then(self, callback: Any, on_error: Any = None, weak: bool = False) -> None:
         raise NotImplementedError("AsyncResult.then is not supported by celery_docket")
+
+
+def _leaves(result: Any) -> Iterator[AsyncResult]:
+    """The task results inside ``result``: itself, or a (nested) group's members."""
+    if isinstance(result, ResultSet):
+        for member in result.results:
+            yield from _leaves(member)
+    else:
+        yield result
 
 
 class EagerResult(AsyncResult):
@@ -389,6 +452,16 @@ class ResultSet:
     def __init__(self, results: list[AsyncResult], app: Any = None, **kwargs: Any) -> None:
         self.results = list(results)
         self.app = app
+        self._backend: Any = kwargs.get("backend")
+
+    @property
+    def backend(self) -> Any:
+        """The result backend the members are read from (one per set, as in Celery)."""
+        if self._backend is None:
+            first = next(iter(self.results), None)
+            found = getattr(first, "backend", None)
+            self._backend = found or Backend(self.app or _state.get_current_app())
+        return self._backend
 
     def __len__(self) -> int:
         return len(self.results)
@@ -444,6 +517,51 @@ class ResultSet:
 
     get = join
 
+    def iter_native(
+        self,
+        timeout: float | None = None,
+        interval: float = 0.5,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """(task id, meta) of each member as it becomes ready, read in batches (MGET)."""
+        return self.backend.get_many(  # type: ignore[no-any-return]
+            {r.id for r in self.results},
+            timeout=timeout,
+            interval=interval,
+            on_message=on_message,
+            on_interval=on_interval,
+        )
+
+    def join_native(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        callback: Any = None,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+        disable_sync_subtasks: bool = True,
+    ) -> list[Any] | None:
+        """``join()`` reading every member per round trip; ``timeout=0`` polls once."""
+        if disable_sync_subtasks:
+            _assert_will_not_block()
+        position = {r.id: i for i, r in enumerate(self.results)}
+        values: list[Any] = [None] * len(self.results)
+        for task_id, meta in self.iter_native(timeout, interval, no_ack, on_message, on_interval):
+            value = meta.get("result")
+            if propagate and meta["status"] in states.PROPAGATE_STATES:
+                if isinstance(value, BaseException):
+                    raise value
+                raise TaskRevokedError(task_id)
+            if callback is not None:
+                callback(task_id, value)
+            else:
+                values[position[task_id]] = value
+        return None if callback is not None else values
+
     def forget(self) -> None:
         for r in self.results:
             r.forget()
@@ -466,6 +584,10 @@ class GroupResult(ResultSet):
         super().__init__(results or [], **kwargs)
         self.id = id
         self.parent = parent
+
+    @property
+    def children(self) -> list[Any]:
+        return self.results
 
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"

@@ -297,3 +297,61 @@ def test_apply_inside_a_task_sets_parent_id(system) -> None:
     with system.worker(app):
         outer_id, parent = outer.delay().get(timeout=TIMEOUT)
         assert parent == outer_id
+
+
+def test_frozen_chain_takes_its_last_task_id(system) -> None:
+    app = system.make_app()
+    add, *_ = _tasks(app)
+    last = add.s(2).set(task_id="last-of-chain")
+    c = add.s(4) | last
+    assert c.id is None
+    res = c.freeze()
+    assert c.id == res.id == "last-of-chain"
+
+
+def _redis_backed_app(system, request):
+    """Celery's chords across nested groups need its Redis result backend (the layout we
+    keep); its in-memory cache backend does not finish them."""
+    if system.name == "celery":
+        url = request.getfixturevalue("redis_server_url")
+        return system.make_app(result_backend=url.rsplit("/", 1)[0] + "/3")
+    return system.make_app()
+
+
+@pytest.mark.redis
+def test_chain_through_nested_groups_gets_its_last_value(system, request) -> None:
+    """A chain whose middle step is a group holding a chain that ends in a group: the
+    group's result is a parent of the last step (its children are its members)."""
+    app = _redis_backed_app(system, request)
+    add, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chain(
+            add.si(1, 0),
+            m.group(add.si(1, 100), m.chain(add.si(1, 200), m.group(add.si(1, 1), add.si(1, 2)))),
+            add.si(1, 10),
+        )
+        assert c.delay().get(timeout=TIMEOUT) == 11
+        g = m.group(add.si(1, 1), add.si(2, 2)).delay()
+        assert [r.get(timeout=TIMEOUT) for r in g.children] == [2, 4]
+
+
+@pytest.mark.redis
+def test_result_set_join_native(system, request) -> None:
+    """join_native reads every member per round trip; timeout=0 polls once."""
+    from uuid import uuid4
+
+    app = _redis_backed_app(system, request)
+    add, *_ = _tasks(app)
+    result_mod = system.module(".result")
+    with system.worker(app):
+        rs = result_mod.ResultSet([add.delay(1, 1), add.delay(2, 2), add.delay(3, 3)], app=app)
+        assert rs.join_native(timeout=TIMEOUT) == [2, 4, 6]
+        rs.backend._cache.clear()
+        assert rs.join_native(timeout=0, interval=30) == [2, 4, 6]
+        seen: list = []
+        rs.join_native(timeout=TIMEOUT, callback=lambda tid, value: seen.append(value))
+        assert sorted(seen) == [2, 4, 6]
+        never = result_mod.ResultSet([app.AsyncResult(str(uuid4())) for _ in range(2)], app=app)
+        with pytest.raises(system.exceptions.TimeoutError):
+            never.join_native(timeout=0, interval=30)

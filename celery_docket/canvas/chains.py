@@ -232,6 +232,9 @@ class _chain(Signature):
             self.tasks = list(reversed(tasks))
             for key in ("link", "link_error"):
                 self.options.pop(key, None)
+            # as in Celery, a frozen chain's id is its last task's id (run() leaves it alone:
+            # here an id is an idempotency key, so a re-sent chain must not inherit it)
+            self.options["task_id"] = results[0].id
         return results[0] if results else None
 
     # -- running -----------------------------------------------------------------------------
