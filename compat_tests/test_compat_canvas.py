@@ -355,3 +355,81 @@ def test_result_set_join_native(system, request) -> None:
         never = result_mod.ResultSet([app.AsyncResult(str(uuid4())) for _ in range(2)], app=app)
         with pytest.raises(system.exceptions.TimeoutError):
             never.join_native(timeout=0, interval=30)
+
+
+def _stamp_tasks(app):
+    @app.task(name="cv.stamps_seen", bind=True)
+    def stamps_seen(self, *args):
+        return {
+            "stamps": dict(self.request.stamps or {}),
+            "names": sorted(self.request.stamped_headers or []),
+        }
+
+    @app.task(name="cv.stamps_after_retry", bind=True, max_retries=1, default_retry_delay=0)
+    def stamps_after_retry(self):
+        if not self.request.retries:
+            raise self.retry()
+        return dict(self.request.stamps or {})
+
+    return stamps_seen, stamps_after_retry
+
+
+@pytest.mark.redis
+def test_stamping_reaches_every_task_of_a_canvas(system, request) -> None:
+    """Stamps put by a visitor travel in message headers (not properties) to every task of a
+    chain, group and chord body, to callbacks, and survive a retry."""
+    app = _redis_backed_app(system, request)
+    stamps_seen, stamps_after_retry = _stamp_tasks(app)
+    m = _canvas(system)
+    published: list[tuple[dict, dict]] = []
+
+    def on_publish(headers=None, properties=None, **kwargs):
+        published.append((dict(headers or {}), dict(properties or {})))
+
+    class Visitor(system.module(".canvas").StampingVisitor):
+        def on_signature(self, sig, **headers):
+            return {"tenant": "acme"}
+
+        def on_group_start(self, group, **headers):
+            return {"in_group": 1}
+
+    system.signals.before_task_publish.connect(on_publish, weak=False)
+    try:
+        with system.worker(app):
+            single = stamps_seen.si()
+            single.stamp(visitor=Visitor(), run="r1")
+            assert single.delay().get(timeout=TIMEOUT) == {
+                "stamps": {"tenant": "acme", "run": "r1"},
+                "names": ["run", "tenant"],
+            }
+            headers, properties = published[-1]
+            assert headers["stamps"] == {"tenant": "acme", "run": "r1"}
+            assert "tenant" not in properties and "stamped_headers" not in properties
+
+            canvas = m.chain(
+                stamps_seen.si(),
+                m.chord([stamps_seen.si(), stamps_seen.si()], stamps_seen.s()),
+            )
+            canvas.stamp(visitor=Visitor())
+            result = canvas.delay()
+            body = result.get(timeout=TIMEOUT)
+            # the chord's header stamps (its group's) reach its body too
+            assert body["stamps"] == {"tenant": "acme", "in_group": 1}
+            members = result.parent.get(timeout=TIMEOUT)
+            assert [s["stamps"] for s in members] == [{"tenant": "acme", "in_group": 1}] * 2
+            first = result.parent.parent.get(timeout=TIMEOUT)
+            assert first["stamps"] == {"tenant": "acme"}
+
+            linked = stamps_seen.si()
+            linked.link(stamps_seen.si())
+            linked.stamp(run="r2")
+            link_id = linked.options["link"][0].freeze().id
+            linked.delay().get(timeout=TIMEOUT)
+            callback = app.AsyncResult(link_id).get(timeout=TIMEOUT)
+            assert callback["stamps"] == {"run": "r2"}
+
+            retried = stamps_after_retry.si()
+            retried.stamp(run="r3")
+            assert retried.delay().get(timeout=TIMEOUT) == {"run": "r3"}
+    finally:
+        system.signals.before_task_publish.disconnect(on_publish)

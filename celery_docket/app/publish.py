@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import _state, protocol, signals, states
+from ..canvas.stamping import message_stamps
 from ..contrib import integrations
 from ..engine import BrokerUnavailable as EngineBrokerUnavailable
 from ..engine import Call
@@ -140,6 +141,7 @@ class Publishing:
         queue = self.route(name, args, kwargs, options, task_type)
         serializer = options.get("serializer") or conf.task_serializer
         headers = dict(options.get("headers") or {})
+        stamped_headers, stamps = message_stamps(options)
         if options.get("replaced_task_nesting"):
             headers["replaced_task_nesting"] = options["replaced_task_nesting"]
         message = protocol.build_task_message(
@@ -164,6 +166,8 @@ class Publishing:
             parent_id=parent_id,
             shadow=shadow,
             ignore_result=options.get("ignore_result"),
+            stamped_headers=stamped_headers,
+            stamps=stamps,
             headers=headers or None,
             properties={k: options[k] for k in protocol.PUBLISH_PROPERTIES if k in options},
             priority=options.get("priority"),
