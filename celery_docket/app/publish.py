@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import _state, protocol, signals, states
+from ..canvas.once import next_token as next_once_token
 from ..canvas.stamping import message_stamps
 from ..contrib import integrations
 from ..engine import BrokerUnavailable as EngineBrokerUnavailable
@@ -132,6 +133,8 @@ class Publishing:
         if time_limit is not None and soft_time_limit is not None and soft_time_limit > time_limit:
             raise ValueError("soft_time_limit must be less than or equal to time_limit")
         explicit_id = task_id is not None
+        if _once is None:  # sending a chord's body: at most once per send (canvas/once.py)
+            _once = next_once_token()
         task_id = task_id or protocol_uuid()
         parent = _state.get_current_worker_task()
         if parent is not None:
