@@ -433,3 +433,44 @@ def test_stamping_reaches_every_task_of_a_canvas(system, request) -> None:
             assert retried.delay().get(timeout=TIMEOUT) == {"run": "r3"}
     finally:
         system.signals.before_task_publish.disconnect(on_publish)
+
+
+@pytest.mark.redis
+def test_chord_member_ending_in_a_group_gives_a_list(system, request) -> None:
+    """A header member that is a chain ending in a group hands the body one list."""
+    app = _redis_backed_app(system, request)
+    add, tsum, _boom, record = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        sig = m.chord(
+            m.group(m.chain(add.s(40, 2), m.group(add.s(0), add.s(1))), add.s(1, 1)),
+            record.s(),
+        )
+        assert sig.delay().get(timeout=TIMEOUT) == ["seen", [[42, 43], 2]]
+
+
+@pytest.mark.redis
+def test_chain_of_groups_and_chords_with_partial_args(system, request) -> None:
+    """A chain of groups runs every group once (each group before a step becomes a chord);
+    a chord first in a chain gets the chain's partial args in its header, sent or eager;
+    bare tasks in a chord header are their signatures."""
+    app = _redis_backed_app(system, request)
+    add, tsum, _boom, record = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chain(
+            m.group(add.si(1, 1), add.si(2, 2)),
+            m.group(add.si(3, 3), add.si(4, 4), add.si(5, 5)),
+            m.group(add.si(6, 6), add.si(0, 0)),
+            tsum.s(),
+        )
+        assert c.delay().get(timeout=TIMEOUT) == 12
+        groups_only = m.chain(
+            m.group(add.si(1, 1), add.si(2, 2)), m.group(add.si(3, 3), add.si(4, 4))
+        )
+        assert groups_only.delay().get(timeout=TIMEOUT) == [6, 8]
+        with_args = m.chain(m.chord([add.s(1), add.s(2)], tsum.s()), add.s(100))
+        assert with_args.apply_async(args=(10,)).get(timeout=TIMEOUT) == 123
+        assert with_args.apply(args=(10,)).get(timeout=TIMEOUT) == 123
+        bare = m.chord([tsum, tsum], record.s())
+        assert bare.apply_async(args=([1, 2],)).get(timeout=TIMEOUT) == ["seen", [3, 3]]

@@ -153,6 +153,13 @@ class _chain(Signature):
                         continue
                 out.append(t)
             steps = out
+        # as Celery's prepare_steps: a group with a step after it becomes a chord whose body
+        # is that step (walking back, so g1 | g2 | t is chord(g1, chord(g2, t))); a group
+        # sends no chain continuation of its own
+        for i in range(len(steps) - 2, -1, -1):
+            t = steps[i]
+            if isinstance(t, _groups.group) and not isinstance(t, _groups.chord):
+                steps[i : i + 2] = [_groups.chord(t, steps[i + 1], app=self._app)]
         return steps
 
     def prepare_steps(

@@ -14,14 +14,22 @@ from . import chains as _chains
 from .base import Signature, as_list, maybe_signature, new_id, regen
 
 
+def _member(value: Any, app: Any) -> Any:
+    """A header/group member as a signature; a bare task (``chord([tsum, tsum], ...)``)
+    becomes its signature without arguments, as in Celery."""
+    if value is not None and not isinstance(value, dict) and hasattr(value, "s"):
+        return value.s()
+    return maybe_signature(value, app=app)
+
+
 def _tasks_of(value: Any, app: Any) -> Any:
     if isinstance(value, group):
         return [maybe_signature(t, app=app) for t in value.tasks]
     if isinstance(value, dict):
         return [maybe_signature(value, app=app)]
     if isinstance(value, (list, tuple)):
-        return [maybe_signature(t, app=app) for t in value]
-    return regen(maybe_signature(t, app=app) for t in value)
+        return [_member(t, app) for t in value]
+    return regen(_member(t, app) for t in value)
 
 
 def _app_of(tasks: Any, fallback: Any = None) -> Any:
@@ -480,6 +488,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
         if not members:
             body.apply_async(([],) if not body.immutable else ())
         else:
+            if any(isinstance(r, GroupResult) for r in results):
+                # a member ending in a group gives a list: the body's values keep that shape
+                header_result.save()
             chord_state.set_size(app, group_id, size, body)
         _chains._root_of(body_result).parent = header_result
         return body_result
@@ -487,6 +498,8 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def apply(self, args: Any = None, kwargs: Any = None, body: Any = None, **options: Any) -> Any:
         body = maybe_signature(body or self.body, app=self._app)
         header = group(list(self.tasks), app=self.app)
+        # partial args given to the chord (a chain's first step, say) go to its header
+        args = self.args if self.immutable else tuple(args or ()) + self.args
         values = header.apply(args, kwargs).get(propagate=True)
         return body.apply((values,) if not body.immutable else ())
 

@@ -136,8 +136,31 @@ def _maybe_complete(app: Any, group_id: str, chord_sig: Any, parent_id: str | No
             error.__cause__ = exc if isinstance(exc, BaseException) else None
             fail_body(app, group_id, body, error, scope)
             return
-    values = [part["r"] for _i, _t, part in parts]
+    values = _shaped(app, group_id, parts)
     fire_body(app, body, values, parent_id, scope)
+
+
+def _shaped(app: Any, group_id: str, parts: list[Any]) -> list[Any]:
+    """The header's values in order; a member that ended in a group (its header saved as a
+    GroupResult by ``chord.run``) gives the list of that group's values, as in Celery."""
+    from ..result import GroupResult
+
+    flat = [part["r"] for _i, _t, part in parts]
+    saved = GroupResult.restore(group_id, app=app)
+    if saved is None or not any(isinstance(r, GroupResult) for r in saved.results):
+        return flat
+    by_id = {tid: part["r"] for _i, tid, part in parts}
+    placed: set[str] = set()
+
+    def value(node: Any) -> Any:
+        if isinstance(node, GroupResult):
+            return [value(member) for member in node.results]
+        placed.add(node.id)
+        return by_id.get(node.id)
+
+    shaped = [value(node) for node in saved.results]
+    # results added to the chord later (add_to_chord) come after, in their order
+    return shaped + [part["r"] for _i, tid, part in parts if tid not in placed]
 
 
 def _restore(value: Any) -> Any:
