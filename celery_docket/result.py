@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _state, states
-from .backends.base import BaseKeyValueStoreBackend
+from .backends.store import Backend
 from .engine import ResultTimeout
 from .exceptions import TaskRevokedError, TimeoutError
 from .protocol import decode_result_meta
@@ -43,103 +43,6 @@ def _assert_will_not_block() -> None:
             "See https://docs.celeryq.dev/en/latest/userguide/tasks.html"
             "#avoid-launching-synchronous-subtasks"
         )
-
-
-class Backend(BaseKeyValueStoreBackend):
-    """What ``task.backend``/``app.backend`` offers to code that touches it directly."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._cache: dict[str, Any] = {}
-
-    def ensure_chords_allowed(self) -> None:
-        """Chords need a result store; ours always is one (Celery raises for ``rpc://``)."""
-
-    def get_state(self, task_id: str) -> str:
-        return str(self.get_task_meta(task_id)["status"])
-
-    def get_result(self, task_id: str) -> Any:
-        return self.get_task_meta(task_id).get("result")
-
-    def get_task_meta(self, task_id: str) -> dict[str, Any]:
-        return AsyncResult(task_id, app=self.app)._meta()
-
-    def store_result(
-        self,
-        task_id: str,
-        result: Any,
-        state: str,
-        traceback: Any = None,
-        request: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.app.store_result(task_id, result, state, traceback, request=request)
-
-    def mark_as_done(self, task_id: str, result: Any, request: Any = None, **kwargs: Any) -> None:
-        self.store_result(task_id, result, states.SUCCESS, request=request)
-
-    def mark_as_failure(
-        self, task_id: str, exc: Any, traceback: Any = None, request: Any = None, **kwargs: Any
-    ) -> None:
-        self.store_result(task_id, exc, states.FAILURE, traceback, request=request)
-
-    def forget(self, task_id: str) -> None:
-        self._cache.pop(task_id, None)
-        self.app.results.forget(task_id)
-
-    def get_many(
-        self,
-        task_ids: Any,
-        timeout: float | None = None,
-        interval: float = 0.5,
-        on_message: Any = None,
-        on_interval: Any = None,
-        **kwargs: Any,
-    ) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(id, meta) of each task as it becomes ready: ready ones in one MGET per round,
-        then a wait on a pending one's notice (bounded by ``interval`` and the deadline), so
-        nothing sleeps; ``timeout=0`` reads once and raises if some are still pending."""
-        pending = set(task_ids)
-        for task_id in sorted(pending):
-            cached = self._cache.get(task_id)
-            if cached is not None:
-                pending.discard(task_id)
-                yield task_id, cached
-        deadline = None if timeout is None else time.monotonic() + timeout
-        probe = AsyncResult("-", app=self.app, backend=self)
-        while pending:
-            ids = sorted(pending)
-            with _typed_connection_errors(ids[0]):
-                raws = self.app.results.get_many(ids)
-            for task_id, raw in zip(ids, raws, strict=True):
-                meta = probe._decode(raw) if raw is not None else None
-                if meta is None or meta["status"] not in states.READY_STATES:
-                    continue
-                self._cache[task_id] = meta
-                pending.discard(task_id)
-                if on_message is not None:
-                    on_message(meta)
-                yield task_id, meta
-            if not pending:
-                break
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                raise TimeoutError(f"Operation timed out ({timeout})")
-            if on_interval is not None:
-                on_interval()
-            slice_ = interval if remaining is None else min(interval, remaining)
-            waiting = min(pending)
-            try:
-                with _typed_connection_errors(waiting):
-                    self.app.results.wait(
-                        waiting,
-                        slice_,
-                        is_final=lambda v: probe._decode(v)["status"] in states.READY_STATES,
-                    )
-            except ResultTimeout:
-                pass
-            finally:
-                self.app.results.unwatch(waiting)
 
 
 def _meta_field(key: str, doc: str) -> Any:

@@ -474,3 +474,50 @@ def test_chain_of_groups_and_chords_with_partial_args(system, request) -> None:
         assert with_args.apply(args=(10,)).get(timeout=TIMEOUT) == 123
         bare = m.chord([tsum, tsum], record.s())
         assert bare.apply_async(args=([1, 2],)).get(timeout=TIMEOUT) == ["seen", [3, 3]]
+
+
+def _wait_for(seen: list, n: int) -> list:
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while len(seen) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a late extra call would show by now
+    return sorted(seen)
+
+
+@pytest.mark.redis
+def test_chord_errbacks_on_group_bodies(system, request) -> None:
+    """Which errbacks run when a chord with a group body fails: each body task's own (one
+    given as a single signature too), the group's own, and the chord's, each once."""
+    app = _redis_backed_app(system, request)
+    add, tsum, boom, _record = _tasks(app)
+    m = _canvas(system)
+    seen: list = []
+
+    @app.task(name="cv.note")
+    def note(tag):
+        seen.append(tag)
+
+    with system.worker(app):
+        own = tsum.s().set(link_error=note.si("own"))
+        failing = m.chord([add.si(1, 1), boom.si(0)], m.group(own, tsum.s()))
+        with pytest.raises(Exception):  # noqa: B017 - ChordError or the header's error
+            failing.apply_async().get(timeout=TIMEOUT)
+        assert _wait_for(seen, 1) == ["own"]
+
+        seen.clear()
+        body = m.group(boom.s(), tsum.s()).set(link_error=note.si("group"))
+        result = m.chord([add.si(1, 1)], body).apply_async(link_error=note.si("chord"))
+        with pytest.raises(ValueError):
+            result.get(timeout=TIMEOUT)
+        assert _wait_for(seen, 2) == ["chord", "group"]
+
+        seen.clear()
+        nested = m.group(m.chord([add.si(2, 2)], tsum.s()), tsum.s())
+        result = m.chord([add.si(1, 1), boom.si(0)], nested).apply_async(
+            link_error=note.si("chord")
+        )
+        with pytest.raises(Exception):  # noqa: B017
+            result.get(timeout=TIMEOUT)
+        assert _wait_for(seen, 2) == ["chord", "chord"]

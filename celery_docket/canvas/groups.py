@@ -244,6 +244,23 @@ class group(Signature):  # noqa: N801 - Celery's name
         return self
 
 
+def _link_error_to_group_body(sig: Any, errback: Any, as_group: bool = True) -> None:
+    """A chord's ``link_error`` option on its group body, as Celery links it: on each task
+    (a chord's body, not its header); a group with a ``link_error`` option of its own (which
+    replaces its tasks' errbacks when it runs) gets it there instead."""
+    if isinstance(sig, chord):
+        if sig.body is not None:
+            _link_error_to_group_body(sig.body, errback)
+    elif isinstance(sig, group):
+        if as_group and sig.options.get("link_error") is not None:
+            sig.append_to_list_option("link_error", errback.clone())
+        else:
+            for task in sig.tasks:
+                _link_error_to_group_body(task, errback, as_group=False)
+    else:
+        sig.link_error(errback.clone())
+
+
 @Signature.register_type(name="chord")
 class chord(Signature):  # noqa: N801 - Celery's name
     """A header group whose results, in order, are passed to the body once all are done."""
@@ -425,7 +442,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
             body.link(cb)
         for eb in as_list(options.pop("link_error", None)):
             if isinstance(body, group):
-                body.link_error(eb)
+                _link_error_to_group_body(body, maybe_signature(eb, app=app))
             else:
                 body.append_to_list_option("link_error", eb)
         # a frozen chord's members already report to the id it keeps in its options

@@ -23,6 +23,7 @@ from kombu.serialization import dumps, loads
 
 from .. import states
 from ..canvas import once
+from ..canvas.base import as_list
 from ..canvas.once import once_scope
 from ..exceptions import ChordError
 from ..protocol import exception_to_meta, meta_to_exception
@@ -207,23 +208,56 @@ def fail_body(app: Any, group_id: str, body: Any, exc: BaseException, scope: str
     if _client(app).exists(failed):
         return
     log.error("Chord %r raised: %r", group_id, exc)
-    targets = list(body.tasks) if isinstance(body, group) else [body]
+    if isinstance(body, group):
+        # each task of a group body calls its own errbacks and the group's, each once
+        own = as_list(body.options.get("link_error"))
+        targets = []
+        for task in body.tasks:
+            holder, errbacks = _result_errbacks(app, task)
+            targets.append((holder, _unique([*errbacks, *own])))
+    else:
+        holder = app.signature(body)
+        targets = [(holder, as_list(holder.options.get("link_error")))]
     with once_scope(f"{scope}:failed"):
-        for target in targets:
-            target = app.signature(target)
+        for target, errbacks in targets:
             task_id = target.options.get("task_id")
             if not task_id:
                 continue
-            request = _FakeRequest(task_id, target)
+            request = _FakeRequest(task_id, target, errbacks)
             app.store_result(task_id, exc, states.FAILURE, request=request)
             links.fail_request(app, request, exc, None)
     _client(app).set(failed, "1", px=_ttl(app))
 
 
+def _result_errbacks(app: Any, sig: Any) -> tuple[Any, list[Any]]:
+    """The signature whose result stands for ``sig`` (a chord's body, down nested chords)
+    and the errbacks linked on the way (a group's and those of its tasks too)."""
+    from ..canvas import chord, group
+
+    sig = app.signature(sig)
+    errbacks: list[Any] = []
+    while isinstance(sig, chord) and sig.body is not None:
+        errbacks.extend(as_list(sig.options.get("link_error")))
+        sig = app.signature(sig.body)
+    errbacks.extend(as_list(sig.options.get("link_error")))
+    if isinstance(sig, group):
+        for task in sig.tasks:
+            errbacks.extend(_result_errbacks(app, task)[1])
+    return sig, errbacks
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
 class _FakeRequest:
     """A request for a chord body that never ran (its errbacks and chain still run/fail)."""
 
-    def __init__(self, task_id: str, sig: Any) -> None:
+    def __init__(self, task_id: str, sig: Any, errbacks: Any = None) -> None:
         opts = sig.options
         self.id = task_id
         self.task = sig.name
@@ -233,8 +267,9 @@ class _FakeRequest:
         self.group_index = opts.get("group_index")
         self.chord = opts.get("chord")
         self.chain = opts.get("chain")
-        self.errbacks = opts.get("link_error")
-        self.callbacks = opts.get("link")
+        # one errback given as a signature (``.set(link_error=sig)``) is a list of one
+        self.errbacks = as_list(opts.get("link_error") if errbacks is None else errbacks)
+        self.callbacks = as_list(opts.get("link"))
         self.root_id = opts.get("root_id")
         self.parent_id = opts.get("parent_id")
         self.is_eager = False
