@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from . import _state, states
-from .backends.base import BaseKeyValueStoreBackend
+from .backends.store import Backend
 from .engine import ResultTimeout
 from .exceptions import TaskRevokedError, TimeoutError
 from .protocol import decode_result_meta
@@ -43,48 +43,6 @@ def _assert_will_not_block() -> None:
             "See https://docs.celeryq.dev/en/latest/userguide/tasks.html"
             "#avoid-launching-synchronous-subtasks"
         )
-
-
-class Backend(BaseKeyValueStoreBackend):
-    """What ``task.backend``/``app.backend`` offers to code that touches it directly."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._cache: dict[str, Any] = {}
-
-    def ensure_chords_allowed(self) -> None:
-        """Chords need a result store; ours always is one (Celery raises for ``rpc://``)."""
-
-    def get_state(self, task_id: str) -> str:
-        return str(self.get_task_meta(task_id)["status"])
-
-    def get_result(self, task_id: str) -> Any:
-        return self.get_task_meta(task_id).get("result")
-
-    def get_task_meta(self, task_id: str) -> dict[str, Any]:
-        return AsyncResult(task_id, app=self.app)._meta()
-
-    def store_result(
-        self,
-        task_id: str,
-        result: Any,
-        state: str,
-        traceback: Any = None,
-        request: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        self.app.store_result(task_id, result, state, traceback, request=request)
-
-    def mark_as_done(self, task_id: str, result: Any, request: Any = None, **kwargs: Any) -> None:
-        self.store_result(task_id, result, states.SUCCESS, request=request)
-
-    def mark_as_failure(
-        self, task_id: str, exc: Any, traceback: Any = None, request: Any = None, **kwargs: Any
-    ) -> None:
-        self.store_result(task_id, exc, states.FAILURE, traceback, request=request)
-
-    def forget(self, task_id: str) -> None:
-        self.app.results.forget(task_id)
 
 
 def _meta_field(key: str, doc: str) -> Any:
@@ -275,8 +233,7 @@ class AsyncResult:
             chain.append(node)
             node = getattr(node, "parent", None)
         for ancestor in reversed(chain):
-            members = ancestor.results if isinstance(ancestor, ResultSet) else [ancestor]
-            for member in members:
+            for member in _leaves(ancestor):
                 meta = member._meta()
                 if meta["status"] in states.PROPAGATE_STATES:
                     value = meta.get("result")
@@ -300,6 +257,15 @@ class AsyncResult:
 
     def then(self, callback: Any, on_error: Any = None, weak: bool = False) -> None:
         raise NotImplementedError("AsyncResult.then is not supported by celery_docket")
+
+
+def _leaves(result: Any) -> Iterator[AsyncResult]:
+    """The task results inside ``result``: itself, or a (nested) group's members."""
+    if isinstance(result, ResultSet):
+        for member in result.results:
+            yield from _leaves(member)
+    else:
+        yield result
 
 
 class EagerResult(AsyncResult):
@@ -389,6 +355,16 @@ class ResultSet:
     def __init__(self, results: list[AsyncResult], app: Any = None, **kwargs: Any) -> None:
         self.results = list(results)
         self.app = app
+        self._backend: Any = kwargs.get("backend")
+
+    @property
+    def backend(self) -> Any:
+        """The result backend the members are read from (one per set, as in Celery)."""
+        if self._backend is None:
+            first = next(iter(self.results), None)
+            found = getattr(first, "backend", None)
+            self._backend = found or Backend(self.app or _state.get_current_app())
+        return self._backend
 
     def __len__(self) -> int:
         return len(self.results)
@@ -444,6 +420,51 @@ class ResultSet:
 
     get = join
 
+    def iter_native(
+        self,
+        timeout: float | None = None,
+        interval: float = 0.5,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+    ) -> Iterator[tuple[str, Any]]:
+        """(task id, meta) of each member as it becomes ready, read in batches (MGET)."""
+        return self.backend.get_many(  # type: ignore[no-any-return]
+            {r.id for r in self.results},
+            timeout=timeout,
+            interval=interval,
+            on_message=on_message,
+            on_interval=on_interval,
+        )
+
+    def join_native(
+        self,
+        timeout: float | None = None,
+        propagate: bool = True,
+        interval: float = 0.5,
+        callback: Any = None,
+        no_ack: bool = True,
+        on_message: Any = None,
+        on_interval: Any = None,
+        disable_sync_subtasks: bool = True,
+    ) -> list[Any] | None:
+        """``join()`` reading every member per round trip; ``timeout=0`` polls once."""
+        if disable_sync_subtasks:
+            _assert_will_not_block()
+        position = {r.id: i for i, r in enumerate(self.results)}
+        values: list[Any] = [None] * len(self.results)
+        for task_id, meta in self.iter_native(timeout, interval, no_ack, on_message, on_interval):
+            value = meta.get("result")
+            if propagate and meta["status"] in states.PROPAGATE_STATES:
+                if isinstance(value, BaseException):
+                    raise value
+                raise TaskRevokedError(task_id)
+            if callback is not None:
+                callback(task_id, value)
+            else:
+                values[position[task_id]] = value
+        return None if callback is not None else values
+
     def forget(self) -> None:
         for r in self.results:
             r.forget()
@@ -466,6 +487,10 @@ class GroupResult(ResultSet):
         super().__init__(results or [], **kwargs)
         self.id = id
         self.parent = parent
+
+    @property
+    def children(self) -> list[Any]:
+        return self.results
 
     def __repr__(self) -> str:
         return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"

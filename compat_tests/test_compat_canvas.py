@@ -297,3 +297,227 @@ def test_apply_inside_a_task_sets_parent_id(system) -> None:
     with system.worker(app):
         outer_id, parent = outer.delay().get(timeout=TIMEOUT)
         assert parent == outer_id
+
+
+def test_frozen_chain_takes_its_last_task_id(system) -> None:
+    app = system.make_app()
+    add, *_ = _tasks(app)
+    last = add.s(2).set(task_id="last-of-chain")
+    c = add.s(4) | last
+    assert c.id is None
+    res = c.freeze()
+    assert c.id == res.id == "last-of-chain"
+
+
+def _redis_backed_app(system, request):
+    """Celery's chords across nested groups need its Redis result backend (the layout we
+    keep); its in-memory cache backend does not finish them."""
+    if system.name == "celery":
+        url = request.getfixturevalue("redis_server_url")
+        return system.make_app(result_backend=url.rsplit("/", 1)[0] + "/3")
+    return system.make_app()
+
+
+@pytest.mark.redis
+def test_chain_through_nested_groups_gets_its_last_value(system, request) -> None:
+    """A chain whose middle step is a group holding a chain that ends in a group: the
+    group's result is a parent of the last step (its children are its members)."""
+    app = _redis_backed_app(system, request)
+    add, *_ = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chain(
+            add.si(1, 0),
+            m.group(add.si(1, 100), m.chain(add.si(1, 200), m.group(add.si(1, 1), add.si(1, 2)))),
+            add.si(1, 10),
+        )
+        assert c.delay().get(timeout=TIMEOUT) == 11
+        g = m.group(add.si(1, 1), add.si(2, 2)).delay()
+        assert [r.get(timeout=TIMEOUT) for r in g.children] == [2, 4]
+
+
+@pytest.mark.redis
+def test_result_set_join_native(system, request) -> None:
+    """join_native reads every member per round trip; timeout=0 polls once."""
+    from uuid import uuid4
+
+    app = _redis_backed_app(system, request)
+    add, *_ = _tasks(app)
+    result_mod = system.module(".result")
+    with system.worker(app):
+        rs = result_mod.ResultSet([add.delay(1, 1), add.delay(2, 2), add.delay(3, 3)], app=app)
+        assert rs.join_native(timeout=TIMEOUT) == [2, 4, 6]
+        rs.backend._cache.clear()
+        assert rs.join_native(timeout=0, interval=30) == [2, 4, 6]
+        seen: list = []
+        rs.join_native(timeout=TIMEOUT, callback=lambda tid, value: seen.append(value))
+        assert sorted(seen) == [2, 4, 6]
+        never = result_mod.ResultSet([app.AsyncResult(str(uuid4())) for _ in range(2)], app=app)
+        with pytest.raises(system.exceptions.TimeoutError):
+            never.join_native(timeout=0, interval=30)
+
+
+def _stamp_tasks(app):
+    @app.task(name="cv.stamps_seen", bind=True)
+    def stamps_seen(self, *args):
+        return {
+            "stamps": dict(self.request.stamps or {}),
+            "names": sorted(self.request.stamped_headers or []),
+        }
+
+    @app.task(name="cv.stamps_after_retry", bind=True, max_retries=1, default_retry_delay=0)
+    def stamps_after_retry(self):
+        if not self.request.retries:
+            raise self.retry()
+        return dict(self.request.stamps or {})
+
+    return stamps_seen, stamps_after_retry
+
+
+@pytest.mark.redis
+def test_stamping_reaches_every_task_of_a_canvas(system, request) -> None:
+    """Stamps put by a visitor travel in message headers (not properties) to every task of a
+    chain, group and chord body, to callbacks, and survive a retry."""
+    app = _redis_backed_app(system, request)
+    stamps_seen, stamps_after_retry = _stamp_tasks(app)
+    m = _canvas(system)
+    published: list[tuple[dict, dict]] = []
+
+    def on_publish(headers=None, properties=None, **kwargs):
+        published.append((dict(headers or {}), dict(properties or {})))
+
+    class Visitor(system.module(".canvas").StampingVisitor):
+        def on_signature(self, sig, **headers):
+            return {"tenant": "acme"}
+
+        def on_group_start(self, group, **headers):
+            return {"in_group": 1}
+
+    system.signals.before_task_publish.connect(on_publish, weak=False)
+    try:
+        with system.worker(app):
+            single = stamps_seen.si()
+            single.stamp(visitor=Visitor(), run="r1")
+            assert single.delay().get(timeout=TIMEOUT) == {
+                "stamps": {"tenant": "acme", "run": "r1"},
+                "names": ["run", "tenant"],
+            }
+            headers, properties = published[-1]
+            assert headers["stamps"] == {"tenant": "acme", "run": "r1"}
+            assert "tenant" not in properties and "stamped_headers" not in properties
+
+            canvas = m.chain(
+                stamps_seen.si(),
+                m.chord([stamps_seen.si(), stamps_seen.si()], stamps_seen.s()),
+            )
+            canvas.stamp(visitor=Visitor())
+            result = canvas.delay()
+            body = result.get(timeout=TIMEOUT)
+            # the chord's header stamps (its group's) reach its body too
+            assert body["stamps"] == {"tenant": "acme", "in_group": 1}
+            members = result.parent.get(timeout=TIMEOUT)
+            assert [s["stamps"] for s in members] == [{"tenant": "acme", "in_group": 1}] * 2
+            first = result.parent.parent.get(timeout=TIMEOUT)
+            assert first["stamps"] == {"tenant": "acme"}
+
+            linked = stamps_seen.si()
+            linked.link(stamps_seen.si())
+            linked.stamp(run="r2")
+            link_id = linked.options["link"][0].freeze().id
+            linked.delay().get(timeout=TIMEOUT)
+            callback = app.AsyncResult(link_id).get(timeout=TIMEOUT)
+            assert callback["stamps"] == {"run": "r2"}
+
+            retried = stamps_after_retry.si()
+            retried.stamp(run="r3")
+            assert retried.delay().get(timeout=TIMEOUT) == {"run": "r3"}
+    finally:
+        system.signals.before_task_publish.disconnect(on_publish)
+
+
+@pytest.mark.redis
+def test_chord_member_ending_in_a_group_gives_a_list(system, request) -> None:
+    """A header member that is a chain ending in a group hands the body one list."""
+    app = _redis_backed_app(system, request)
+    add, tsum, _boom, record = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        sig = m.chord(
+            m.group(m.chain(add.s(40, 2), m.group(add.s(0), add.s(1))), add.s(1, 1)),
+            record.s(),
+        )
+        assert sig.delay().get(timeout=TIMEOUT) == ["seen", [[42, 43], 2]]
+
+
+@pytest.mark.redis
+def test_chain_of_groups_and_chords_with_partial_args(system, request) -> None:
+    """A chain of groups runs every group once (each group before a step becomes a chord);
+    a chord first in a chain gets the chain's partial args in its header, sent or eager;
+    bare tasks in a chord header are their signatures."""
+    app = _redis_backed_app(system, request)
+    add, tsum, _boom, record = _tasks(app)
+    m = _canvas(system)
+    with system.worker(app):
+        c = m.chain(
+            m.group(add.si(1, 1), add.si(2, 2)),
+            m.group(add.si(3, 3), add.si(4, 4), add.si(5, 5)),
+            m.group(add.si(6, 6), add.si(0, 0)),
+            tsum.s(),
+        )
+        assert c.delay().get(timeout=TIMEOUT) == 12
+        groups_only = m.chain(
+            m.group(add.si(1, 1), add.si(2, 2)), m.group(add.si(3, 3), add.si(4, 4))
+        )
+        assert groups_only.delay().get(timeout=TIMEOUT) == [6, 8]
+        with_args = m.chain(m.chord([add.s(1), add.s(2)], tsum.s()), add.s(100))
+        assert with_args.apply_async(args=(10,)).get(timeout=TIMEOUT) == 123
+        assert with_args.apply(args=(10,)).get(timeout=TIMEOUT) == 123
+        bare = m.chord([tsum, tsum], record.s())
+        assert bare.apply_async(args=([1, 2],)).get(timeout=TIMEOUT) == ["seen", [3, 3]]
+
+
+def _wait_for(seen: list, n: int) -> list:
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    while len(seen) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # a late extra call would show by now
+    return sorted(seen)
+
+
+@pytest.mark.redis
+def test_chord_errbacks_on_group_bodies(system, request) -> None:
+    """Which errbacks run when a chord with a group body fails: each body task's own (one
+    given as a single signature too), the group's own, and the chord's, each once."""
+    app = _redis_backed_app(system, request)
+    add, tsum, boom, _record = _tasks(app)
+    m = _canvas(system)
+    seen: list = []
+
+    @app.task(name="cv.note")
+    def note(tag):
+        seen.append(tag)
+
+    with system.worker(app):
+        own = tsum.s().set(link_error=note.si("own"))
+        failing = m.chord([add.si(1, 1), boom.si(0)], m.group(own, tsum.s()))
+        with pytest.raises(Exception):  # noqa: B017 - ChordError or the header's error
+            failing.apply_async().get(timeout=TIMEOUT)
+        assert _wait_for(seen, 1) == ["own"]
+
+        seen.clear()
+        body = m.group(boom.s(), tsum.s()).set(link_error=note.si("group"))
+        result = m.chord([add.si(1, 1)], body).apply_async(link_error=note.si("chord"))
+        with pytest.raises(ValueError):
+            result.get(timeout=TIMEOUT)
+        assert _wait_for(seen, 2) == ["chord", "group"]
+
+        seen.clear()
+        nested = m.group(m.chord([add.si(2, 2)], tsum.s()), tsum.s())
+        result = m.chord([add.si(1, 1), boom.si(0)], nested).apply_async(
+            link_error=note.si("chord")
+        )
+        with pytest.raises(Exception):  # noqa: B017
+            result.get(timeout=TIMEOUT)
+        assert _wait_for(seen, 2) == ["chord", "chord"]

@@ -13,6 +13,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import _state, protocol, signals, states
+from ..canvas.once import next_token as next_once_token
+from ..canvas.stamping import message_stamps
 from ..contrib import integrations
 from ..engine import BrokerUnavailable as EngineBrokerUnavailable
 from ..engine import Call
@@ -131,6 +133,8 @@ class Publishing:
         if time_limit is not None and soft_time_limit is not None and soft_time_limit > time_limit:
             raise ValueError("soft_time_limit must be less than or equal to time_limit")
         explicit_id = task_id is not None
+        if _once is None:  # sending a chord's body: at most once per send (canvas/once.py)
+            _once = next_once_token()
         task_id = task_id or protocol_uuid()
         parent = _state.get_current_worker_task()
         if parent is not None:
@@ -140,6 +144,7 @@ class Publishing:
         queue = self.route(name, args, kwargs, options, task_type)
         serializer = options.get("serializer") or conf.task_serializer
         headers = dict(options.get("headers") or {})
+        stamped_headers, stamps = message_stamps(options)
         if options.get("replaced_task_nesting"):
             headers["replaced_task_nesting"] = options["replaced_task_nesting"]
         message = protocol.build_task_message(
@@ -164,6 +169,8 @@ class Publishing:
             parent_id=parent_id,
             shadow=shadow,
             ignore_result=options.get("ignore_result"),
+            stamped_headers=stamped_headers,
+            stamps=stamps,
             headers=headers or None,
             properties={k: options[k] for k in protocol.PUBLISH_PROPERTIES if k in options},
             priority=options.get("priority"),

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from .base import Signature, maybe_signature, regen, signature, subtask
 from .chains import _chain, chain
-from .extras import StampingVisitor, chunks, xmap, xstarmap
+from .extras import chunks, xmap, xstarmap
 from .groups import chord, chord_size, group
+from .stamping import StampingVisitor
 
 _chord = chord
 

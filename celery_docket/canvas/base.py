@@ -197,7 +197,12 @@ class Signature(dict):  # type: ignore[type-arg]
     def _merge(
         self, args: Any = None, kwargs: Any = None, options: Any = None, force: bool = False
     ) -> tuple[tuple[Any, ...], dict[str, Any], dict[str, Any]]:
-        opts = dict(self.options, **{k: v for k, v in (options or {}).items()})
+        mine = self.options
+        # stamps (and the list naming them) are not overridden by call options, as in Celery
+        fixed = set(as_list(mine.get("stamped_headers"))) | {"stamped_headers"}
+        opts = dict(
+            mine, **{k: v for k, v in (options or {}).items() if k not in fixed or k not in mine}
+        )
         if self.immutable and not force:
             return self.args, dict(self.kwargs), opts
         return (
@@ -272,6 +277,17 @@ class Signature(dict):  # type: ignore[type-arg]
         """``link_error`` that returns this signature, for call chaining (as Celery)."""
         self.link_error(errback)
         return self
+
+    def stamp(self, visitor: Any = None, append_stamps: bool = False, **headers: Any) -> None:
+        """Stamp every task of this canvas (``canvas/stamping.py``)."""
+        from . import stamping
+
+        stamping.stamp(self, visitor, append_stamps, headers)
+
+    def stamp_links(self, visitor: Any, append_stamps: bool = False, **headers: Any) -> None:
+        from . import stamping
+
+        stamping.stamp_links(self, visitor, append_stamps, headers)
 
     def flatten_links(self) -> list[Signature]:
         out: list[Signature] = [self]

@@ -153,6 +153,13 @@ class _chain(Signature):
                         continue
                 out.append(t)
             steps = out
+        # as Celery's prepare_steps: a group with a step after it becomes a chord whose body
+        # is that step (walking back, so g1 | g2 | t is chord(g1, chord(g2, t))); a group
+        # sends no chain continuation of its own
+        for i in range(len(steps) - 2, -1, -1):
+            t = steps[i]
+            if isinstance(t, _groups.group) and not isinstance(t, _groups.chord):
+                steps[i : i + 2] = [_groups.chord(t, steps[i + 1], app=self._app)]
         return steps
 
     def prepare_steps(
@@ -232,6 +239,9 @@ class _chain(Signature):
             self.tasks = list(reversed(tasks))
             for key in ("link", "link_error"):
                 self.options.pop(key, None)
+            # as in Celery, a frozen chain's id is its last task's id (run() leaves it alone:
+            # here an id is an idempotency key, so a re-sent chain must not inherit it)
+            self.options["task_id"] = results[0].id
         return results[0] if results else None
 
     # -- running -----------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""``xmap``/``xstarmap``/``chunks`` (built-in tasks over many items) and ``StampingVisitor``."""
+"""``xmap``/``xstarmap``/``chunks``: built-in tasks applying one task over many items."""
 
 from __future__ import annotations
 
@@ -84,41 +84,3 @@ class chunks(Signature):  # noqa: N801 - Celery's name
 
     def __call__(self, **options: Any) -> Any:
         return self.apply_async(**options)
-
-
-class StampingVisitor:
-    """Celery's base class for stamping visitors, so code that subclasses it imports.
-
-    Stamping (``Signature.stamp``, ``revoke_by_stamped_headers``) is not supported: applying
-    a visitor raises ``NotImplementedError``.
-    """
-
-    def on_signature(self, sig: Any, **headers: Any) -> dict[str, Any]:
-        raise NotImplementedError("stamping is not supported by celery_docket")
-
-    def on_group_start(self, group: Any, **headers: Any) -> dict[str, Any]:
-        return {}
-
-    def on_group_end(self, group: Any, **headers: Any) -> None:
-        return None
-
-    def on_chain_start(self, chain: Any, **headers: Any) -> dict[str, Any]:
-        return {}
-
-    def on_chain_end(self, chain: Any, **headers: Any) -> None:
-        return None
-
-    def on_chord_header_start(self, sig: Any, **header: Any) -> dict[str, Any]:
-        return {}
-
-    def on_chord_header_end(self, sig: Any, **header: Any) -> None:
-        return None
-
-    def on_chord_body(self, sig: Any, **header: Any) -> dict[str, Any]:
-        return {}
-
-    def on_callback(self, callback: Any, **header: Any) -> dict[str, Any]:
-        return {}
-
-    def on_errback(self, errback: Any, **header: Any) -> dict[str, Any]:
-        return {}

@@ -14,14 +14,22 @@ from . import chains as _chains
 from .base import Signature, as_list, maybe_signature, new_id, regen
 
 
+def _member(value: Any, app: Any) -> Any:
+    """A header/group member as a signature; a bare task (``chord([tsum, tsum], ...)``)
+    becomes its signature without arguments, as in Celery."""
+    if value is not None and not isinstance(value, dict) and hasattr(value, "s"):
+        return value.s()
+    return maybe_signature(value, app=app)
+
+
 def _tasks_of(value: Any, app: Any) -> Any:
     if isinstance(value, group):
         return [maybe_signature(t, app=app) for t in value.tasks]
     if isinstance(value, dict):
         return [maybe_signature(value, app=app)]
     if isinstance(value, (list, tuple)):
-        return [maybe_signature(t, app=app) for t in value]
-    return regen(maybe_signature(t, app=app) for t in value)
+        return [_member(t, app) for t in value]
+    return regen(_member(t, app) for t in value)
 
 
 def _app_of(tasks: Any, fallback: Any = None) -> Any:
@@ -236,6 +244,23 @@ class group(Signature):  # noqa: N801 - Celery's name
         return self
 
 
+def _link_error_to_group_body(sig: Any, errback: Any, as_group: bool = True) -> None:
+    """A chord's ``link_error`` option on its group body, as Celery links it: on each task
+    (a chord's body, not its header); a group with a ``link_error`` option of its own (which
+    replaces its tasks' errbacks when it runs) gets it there instead."""
+    if isinstance(sig, chord):
+        if sig.body is not None:
+            _link_error_to_group_body(sig.body, errback)
+    elif isinstance(sig, group):
+        if as_group and sig.options.get("link_error") is not None:
+            sig.append_to_list_option("link_error", errback.clone())
+        else:
+            for task in sig.tasks:
+                _link_error_to_group_body(task, errback, as_group=False)
+    else:
+        sig.link_error(errback.clone())
+
+
 @Signature.register_type(name="chord")
 class chord(Signature):  # noqa: N801 - Celery's name
     """A header group whose results, in order, are passed to the body once all are done."""
@@ -417,7 +442,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
             body.link(cb)
         for eb in as_list(options.pop("link_error", None)):
             if isinstance(body, group):
-                body.link_error(eb)
+                _link_error_to_group_body(body, maybe_signature(eb, app=app))
             else:
                 body.append_to_list_option("link_error", eb)
         # a frozen chord's members already report to the id it keeps in its options
@@ -480,6 +505,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
         if not members:
             body.apply_async(([],) if not body.immutable else ())
         else:
+            if any(isinstance(r, GroupResult) for r in results):
+                # a member ending in a group gives a list: the body's values keep that shape
+                header_result.save()
             chord_state.set_size(app, group_id, size, body)
         _chains._root_of(body_result).parent = header_result
         return body_result
@@ -487,6 +515,8 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def apply(self, args: Any = None, kwargs: Any = None, body: Any = None, **options: Any) -> Any:
         body = maybe_signature(body or self.body, app=self._app)
         header = group(list(self.tasks), app=self.app)
+        # partial args given to the chord (a chain's first step, say) go to its header
+        args = self.args if self.immutable else tuple(args or ()) + self.args
         values = header.apply(args, kwargs).get(propagate=True)
         return body.apply((values,) if not body.immutable else ())
 

@@ -405,9 +405,15 @@ class CeleryHandler:
         h = message.headers
         props = message.properties or {}
         redelivered = d.delivery_count > 1 or bool(props.get("redelivered"))
+        stamped = list(h.get("stamped_headers") or [])
+        stamps = h.get("stamps") or {}
         return Context(
             id=h["id"],
             task=h["task"],
+            task_name=h["task"],
+            stamped_headers=stamped,
+            stamps={name: stamps.get(name) for name in stamped},
+            _Request__payload=(args, kwargs, embed),  # what Celery's Request keeps privately
             args=args,
             kwargs=kwargs,
             retries=h.get("retries") or 0,
@@ -477,6 +483,8 @@ class CeleryHandler:
                 errbacks=request.errbacks,
                 chain=request.chain,
                 chord=request.chord,
+                stamped_headers=request.stamped_headers or None,
+                stamps=request.stamps,
                 time_limit=options.get("time_limit", request.time_limit),
                 soft_time_limit=options.get("soft_time_limit", request.soft_time_limit),
                 ignore_result=actual_ignore_result(task, request),
