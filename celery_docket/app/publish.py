@@ -33,6 +33,7 @@ class Publishing:
     tasks: Any
     docket: Any
     results: Any
+    result_ttl_ms: Any
 
     # -- routing ----------------------------------------------------------------------------
 
