@@ -184,7 +184,7 @@ class Signal:
                 wrapper: Any = _retrying(fun)
                 wrapper._dispatch_uid = uid
                 self._connect_signal(wrapper, sender, False, uid)
-                return wrapper  # type: ignore[no-any-return]
+                return wrapper
             self._connect_signal(fun, sender, weak, uid)
             return fun
 

@@ -189,7 +189,7 @@ class Celery(Publishing):
         self.strict_typing = strict_typing
         self._lock = threading.RLock()
         self._docket: Docket | None = None
-        self._results: ResultStore | None = None
+        self._results: Any = None  # a ResultStore, or django-db's store that wraps one
         self._backend: Any = None
         self._amqp: Any = None
         self._loader: Any = None
@@ -577,7 +577,7 @@ class Celery(Publishing):
 
     @property
     def control(self) -> Any:
-        from ..control import Control  # type: ignore[import-not-found]
+        from ..control import Control
 
         return Control(self)
 

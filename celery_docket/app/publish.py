@@ -35,6 +35,7 @@ class Publishing:
     tasks: Any
     docket: Any
     results: Any
+    result_ttl_ms: Any
 
     # -- routing ----------------------------------------------------------------------------
 

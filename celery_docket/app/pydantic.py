@@ -102,7 +102,7 @@ class PydanticTask:
             returns = _unwrap_optional(returns) or returns
             if isinstance(returns, type) and isinstance(value, self.base_model):
                 if isinstance(value, returns):
-                    return value.model_dump(**self.dump_kwargs)
+                    return value.model_dump(**self.dump_kwargs)  # type: ignore[attr-defined]
             return value
 
         wrapper.dump_arguments = self.dump_arguments  # type: ignore[attr-defined]
@@ -117,7 +117,7 @@ class PydanticTask:
         if model is None:
             return value
         try:
-            dumped = value.model_dump(**self.dump_kwargs)
+            dumped = value.model_dump(**self.dump_kwargs)  # type: ignore[attr-defined]
             if self.validate(model, dumped) == value:
                 return dumped
         except Exception:  # validators that only work on a worker: leave the model as it is

@@ -7,7 +7,7 @@ import inspect
 import random
 import uuid
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, cast
 
 from .. import _state, states
 from ..exceptions import MaxRetriesExceededError, Retry
@@ -516,5 +516,5 @@ class Task:
             root_id=request.root_id,
         )
         result = sig.freeze()
-        chords.add_to_chord(self.app, request.group)
+        chords.add_to_chord(self.app, cast(str, request.group))  # a chord member has a group
         return sig.delay() if not lazy else result

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import traceback as tb_mod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import _state, signals, states
 from ..exceptions import Ignore, Reject, Retry
@@ -92,7 +92,7 @@ def run_task(
     """Run ``task`` under ``request`` and return what happened (never raises task errors)."""
     import time
 
-    task_id = request.id
+    task_id = cast(str, request.id)  # every run has an id (apply() makes one)
     _state.push_task(task)
     task.push_request(**vars(request))
     t0 = time.monotonic()
@@ -114,7 +114,7 @@ def run_task(
             einfo = ExceptionInfo(exc.exc) if exc.exc is not None else None
             outcome = TraceOutcome(states.RETRY, exception=exc.exc, einfo=einfo, retry=exc)
             outcome.traceback = einfo.traceback if einfo else None
-            task.on_retry(exc.exc, task_id, args, kwargs, einfo)  # type: ignore[arg-type]
+            task.on_retry(exc.exc, task_id, args, kwargs, einfo)
             signals.task_retry.send(sender=task, request=task.request, reason=exc, einfo=einfo)
             log.info(LOG_RETRY, {"name": task.name, "id": task_id, "exc": exc.humanize()})
         except Ignore as exc:

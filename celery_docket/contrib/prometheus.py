@@ -270,7 +270,7 @@ def _multiprocess_registry() -> Any:
         path = tempfile.mkdtemp(prefix="celery-docket-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
     if _metrics is None:
-        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        values.ValueClass = values.MultiProcessValue()
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    MultiProcessCollector(registry, path=path)
     return registry

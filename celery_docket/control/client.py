@@ -368,9 +368,9 @@ class Control:
         """Run ``command`` by name; replies (``reply=True``) come as ``[{node: reply}]``."""
         args = dict(arguments or {}, **extra_kwargs)
         if command in UNSUPPORTED_CONTROL:
-            return self._unsupported(command)  # type: ignore[no-any-return]
+            return self._unsupported(command)
         if command in UNSUPPORTED_INSPECT:
-            return Inspect(app=self.app)._unsupported(command)  # type: ignore[no-any-return]
+            return Inspect(app=self.app)._unsupported(command)
         if command in INSPECT_COMMANDS:
             insp = Inspect(destination, timeout, None, None, self.app, limit, pattern, matcher)
             by_node = insp._request(command, **args) or {}

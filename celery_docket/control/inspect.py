@@ -91,10 +91,10 @@ class Inspect:
             raise NotImplementedError(f"celery-docket has no inspect command {command!r}")
         method = getattr(self, command)
         if command == "query_task":
-            return method(*(kwargs.get("ids") or ()))  # type: ignore[no-any-return]
+            return method(*(kwargs.get("ids") or ()))
         if command == "registered":
-            return method(*(kwargs.get("taskinfoitems") or ()))  # type: ignore[no-any-return]
-        return method(**kwargs)  # type: ignore[no-any-return]
+            return method(*(kwargs.get("taskinfoitems") or ()))
+        return method(**kwargs)
 
     # -- commands
 

@@ -31,7 +31,7 @@ log = logging.getLogger("celery_docket.cutover")
 
 def _dumps(value: Any) -> str:
     """kombu's JSON (what its transport writes): typed values survive the trip."""
-    text: str = kjson.dumps(value)  # type: ignore[no-untyped-call]
+    text: str = kjson.dumps(value)
     return text
 
 

@@ -30,7 +30,7 @@ from kombu.exceptions import ContentDisallowed
 
 from ..engine import Docket, handover
 from ..engine.clock import to_epoch_ms
-from ..worker.chords import SIZE_PREFIX
+from ..keys import CHORD_SIZE_PREFIX as SIZE_PREFIX
 from .layout import CeleryLayout, once_key, queues_of_binding
 from .translate import Incoming, NotATask, from_kombu, parse, task_name_of
 

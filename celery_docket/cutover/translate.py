@@ -64,7 +64,7 @@ def _eta(value: Any) -> datetime | None:
 def accepted(accept: Any) -> set[str]:
     """Content types for an accept list of names or types (None: JSON only)."""
     names = list(accept or ("json",))
-    return set(prepare_accept_content(names))  # type: ignore[no-untyped-call]
+    return set(prepare_accept_content(names))
 
 
 def _serializer_of(content_type: str) -> str:
@@ -127,7 +127,7 @@ def _from_protocol1(
     queue: str,
     headers: dict[str, Any],
 ) -> Incoming:
-    decoded = loads(body, ctype, cenc, accept=accepted(accept))  # type: ignore[no-untyped-call]
+    decoded = loads(body, ctype, cenc, accept=accepted(accept))
     if not isinstance(decoded, dict) or not decoded.get("task") or not decoded.get("id"):
         raise NotATask("neither a protocol-2 header nor a protocol-1 body")
     limits = decoded.get("timelimit") or (None, None)

@@ -442,7 +442,7 @@ def warn_long_lease(conf: Any) -> str | None:
     """
     if conf.value_set_for("docket_lease_seconds"):
         return None
-    visibility = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
+    visibility: Any = (conf.get("broker_transport_options") or {}).get("visibility_timeout")
     try:
         seconds = float(visibility)
     except (TypeError, ValueError):

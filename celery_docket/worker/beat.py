@@ -44,7 +44,7 @@ class BeatPlanner:
         if isinstance(sched, (int, float)):
             sched = timedelta(seconds=float(sched))
         sched = maybe_schedule(sched)
-        if getattr(sched, "app", None) is None:
+        if sched is not None and getattr(sched, "app", None) is None:
             try:
                 sched.app = self.app
             except AttributeError:

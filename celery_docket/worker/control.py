@@ -61,7 +61,7 @@ class Panel:
             return fun
 
         if args and callable(args[0]):
-            return decorate(args[0])  # type: ignore[return-value]
+            return decorate(args[0])
         return decorate
 
 

@@ -223,10 +223,12 @@ class CeleryHandler:
                 "discarded.",
                 name,
             )
-            exc = NotRegistered(name)
-            signals.task_unknown.send(sender=self, message=message, exc=exc, name=name, id=task_id)
-            write = self._write(task_id, states.FAILURE, exc)
-            self._fail_chord(message, exc, write=write)
+            unknown = NotRegistered(name)
+            signals.task_unknown.send(
+                sender=self, message=message, exc=unknown, name=name, id=task_id
+            )
+            write = self._write(task_id, states.FAILURE, unknown)
+            self._fail_chord(message, unknown, write=write)
             return Outcome.dead(f"unregistered task {name!r}", write)
         try:
             args, kwargs, embed = decode_body(message, self.accept, self.max_payload)
@@ -252,18 +254,18 @@ class CeleryHandler:
         if d.fate is not None:
             hard = d.fate.partition(":")[2]
             tlog.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
-            exc = TimeLimitExceeded(float(hard) if hard else hard)
-            task.on_failure(exc, task_id, args, kwargs, None)
+            killed = TimeLimitExceeded(float(hard) if hard else hard)
+            task.on_failure(killed, task_id, args, kwargs, None)
             signals.task_failure.send(
                 sender=task,
                 task_id=task_id,
-                exception=exc,
+                exception=killed,
                 args=args,
                 kwargs=kwargs,
                 traceback=None,
                 einfo=None,
             )
-            return Outcome.done(self._write(task_id, states.FAILURE, exc, request=request))
+            return Outcome.done(self._write(task_id, states.FAILURE, killed, request=request))
         expires = headers.get("expires")
         if expires and parse_date(expires) < datetime.now(timezone.utc):
             log.info("Discarding expired task %s[%s]", name, task_id)
@@ -299,8 +301,7 @@ class CeleryHandler:
         except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
             if isinstance(exc, Exception):
                 raise
-            # Celery's pools report these as FAILURE with WorkerLostError(repr(exc)); the
-            # exception itself is not stored, or get() would raise SystemExit in the caller.
+            # as Celery's pools: FAILURE with WorkerLostError(repr(exc)), not exc itself
             from ..app.trace import ExceptionInfo, TraceOutcome
             from ..exceptions import WorkerLostError
 

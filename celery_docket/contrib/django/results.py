@@ -56,7 +56,7 @@ def _encode(data: Any, serializer: str) -> tuple[str, str, str]:
     """What django-celery-results stores: a content type, an encoding and text."""
     from kombu.serialization import dumps
 
-    content_type, encoding, payload = dumps(data, serializer)  # type: ignore[no-untyped-call]
+    content_type, encoding, payload = dumps(data, serializer)
     if encoding == "binary":
         payload = base64.b64encode(payload).decode("ascii")
     elif isinstance(payload, bytes):
