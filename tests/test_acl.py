@@ -50,6 +50,7 @@ ACL_KEYS = [
     "~{cd:*",
     "~cd:*",
     "~celery-task-meta-*",
+    "~celery-taskset-meta-*",
     "~celery-docket-*",
     "~celery",
     "~celery\x06\x16*",
@@ -125,11 +126,15 @@ def command_name(line: str) -> str:
     return words[0]
 
 
-def _monitor(port: int, seen: set[str], stop: threading.Event) -> None:
+END_MARK = "acl-test-end"
+
+
+def _monitor(port: int, seen: set[str]) -> None:
+    """Record every command until the end mark; MONITOR is ordered, so none after it is missed."""
     conn = redis.Redis(port=port).monitor()
     with conn as m:
         for event in m.listen():
-            if stop.is_set():
+            if END_MARK in event["command"]:
                 return
             seen.add(command_name(event["command"]))
 
@@ -145,15 +150,14 @@ def test_worker_and_producer_run_as_a_user_limited_to_the_documented_commands(
     )  # fmt: skip
     admin.execute_command("ACL", "LOG", "RESET")
     seen: set[str] = set()
-    stop = threading.Event()
-    watcher = threading.Thread(target=_monitor, args=(server.port, seen, stop), daemon=True)
+    watcher = threading.Thread(target=_monitor, args=(server.port, seen), daemon=True)
     watcher.start()
     time.sleep(0.2)
     try:
         out = scenario(f"redis://docket:secret@127.0.0.1:{server.port}/0")
     finally:
-        stop.set()
-        admin.ping()  # wakes the monitor so it sees stop
+        admin.echo(END_MARK)  # everything the scenario sent is ahead of it in MONITOR's order
+        watcher.join(timeout=10)
     denied = admin.execute_command("ACL", "LOG")
     assert denied == [], denied
     assert out == {
