@@ -8,9 +8,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from ._state import current_app, current_task  # noqa: E402
-from .app import Celery, Task, shared_task  # noqa: E402
-from .canvas import (  # noqa: E402
+from ._state import current_app, current_task
+from .app import Celery, Task, shared_task
+from .canvas import (
     Signature,
     chain,
     chord,
@@ -22,7 +22,7 @@ from .canvas import (  # noqa: E402
     xmap,
     xstarmap,
 )
-from .utils import uuid  # noqa: E402
+from .utils import uuid
 
 __all__ = [
     "Celery",

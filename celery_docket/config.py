@@ -431,7 +431,7 @@ def _same(a: Any, b: Any) -> bool:
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     try:
         return bool(a == b)
-    except Exception:  # odd objects with broken __eq__: treat as changed
+    except Exception:  # noqa: BLE001 - odd objects with broken __eq__: treat as changed
         return False
 
 

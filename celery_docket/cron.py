@@ -38,7 +38,7 @@ _STAR_STEP_PART = re.compile(r"\*/(\w*)")
 _STAR_PART = re.compile(r"\*\n?")
 
 
-class crontab_parser:
+class crontab_parser:  # noqa: N801 - Celery's name
     """Expand one crontab field into the set of values it selects.
 
     Grammar (items separated by ``,``)::

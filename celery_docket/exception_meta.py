@@ -47,7 +47,7 @@ def _serializable_args(args: Iterable[Any], serializer: str) -> list[Any]:
         try:
             dumps(arg, serializer)
             out.append(arg)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a user's argument may fail to encode in any way: keep its repr
             out.append(saferepr(arg))
     return out
 
@@ -67,7 +67,7 @@ def pickleable_exception(exc: BaseException) -> BaseException:
     try:
         pickle.loads(pickle.dumps(exc))
         return exc
-    except Exception:
+    except Exception:  # noqa: BLE001 - a user's exception may fail to encode in any way: fall back to pickle
         meta = exception_to_meta(exc, "pickle")
         return UnpickleableExceptionWrapper(
             meta["exc_module"], meta["exc_type"], tuple(meta["exc_message"]), saferepr(exc)
@@ -121,5 +121,5 @@ def meta_to_exception(meta: Any) -> BaseException | None:
         raise SecurityError(f"Expected an exception class, got {where} with payload {message}")
     try:
         return cls(*message) if isinstance(message, list | tuple) else cls(message)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a user's exception class may refuse its arguments
         return Exception(f"{cls}({message})")

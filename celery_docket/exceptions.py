@@ -81,7 +81,7 @@ def _safe_repr(obj: object) -> str:
     """``repr`` that never raises: Retry must be constructible from any failing exception."""
     try:
         return repr(obj)
-    except Exception as exc:  # a broken __repr__ must not hide the retry
+    except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not hide the retry
         return f"<Unrepresentable {type(obj)!r}: {exc!r}>"
 
 

@@ -32,7 +32,7 @@ class Proxy:
             return {}
 
     @property  # type: ignore[misc]
-    def __class__(self) -> type:  # noqa: D105 - isinstance(proxy, Task) is True, as in Celery
+    def __class__(self) -> type:  # isinstance(proxy, Task) is True, as in Celery
         try:
             return type(self._get_current_object())
         except RuntimeError:

@@ -25,7 +25,7 @@ EX_FAILURE = 1
 EX_UNAVAILABLE = getattr(os, "EX_UNAVAILABLE", 69)
 EX_USAGE = getattr(os, "EX_USAGE", 64)
 IS_WINDOWS = sys.platform == "win32"
-IS_macOS = sys.platform == "darwin"  # noqa: N816 - Celery's name
+IS_macOS = sys.platform == "darwin"  # Celery's name
 
 
 def isatty(fh: Any) -> bool:

@@ -55,9 +55,9 @@ class AsyncResult:
 
     def __init__(
         self,
-        id: str,
+        id: str,  # noqa: A002 - Celery's argument name
         backend: Any = None,
-        task_name: str | None = None,  # noqa: A002
+        task_name: str | None = None,
         app: Any = None,
         parent: Any = None,
     ) -> None:
@@ -177,8 +177,8 @@ class AsyncResult:
         on_interval: Any = None,
         disable_sync_subtasks: bool = True,
         EXCEPTION_STATES: Any = states.EXCEPTION_STATES,  # noqa: N803 - Celery's name
-        PROPAGATE_STATES: Any = states.PROPAGATE_STATES,
-    ) -> Any:  # noqa: N803
+        PROPAGATE_STATES: Any = states.PROPAGATE_STATES,  # noqa: N803 - Celery's name
+    ) -> Any:
         """Wait for the task to be ready and return its value (or raise its exception)."""
         if self.ignored:
             return None
@@ -273,10 +273,10 @@ class EagerResult(AsyncResult):
 
     def __init__(
         self,
-        id: str,
+        id: str,  # noqa: A002 - Celery's argument name
         ret_value: Any,
         state: str,
-        traceback: Any = None,  # noqa: A002
+        traceback: Any = None,
         name: str | None = None,
         app: Any = None,
     ) -> None:
@@ -479,8 +479,8 @@ class GroupResult(ResultSet):
 
     def __init__(
         self,
-        id: str | None = None,
-        results: list[AsyncResult] | None = None,  # noqa: A002
+        id: str | None = None,  # noqa: A002 - Celery's argument name
+        results: list[AsyncResult] | None = None,
         parent: Any = None,
         **kwargs: Any,
     ) -> None:

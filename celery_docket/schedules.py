@@ -269,7 +269,7 @@ def _relative_deadline(start: datetime, every: timedelta) -> datetime:
     return deadline
 
 
-class schedule(BaseSchedule):
+class schedule(BaseSchedule):  # noqa: N801 - Celery's name
     """Run every ``run_every`` (seconds or ``timedelta``).
 
     With ``relative=True`` the next run is rounded down to the interval's clock unit
@@ -355,7 +355,7 @@ class schedule(BaseSchedule):
 # --------------------------------------------------------------------------- crontab
 
 
-class crontab(BaseSchedule):
+class crontab(BaseSchedule):  # noqa: N801 - Celery's name
     """Cron-style schedule: run at every minute that matches all five fields.
 
     Fields take an int, a set/list of ints, or a cron string (``'*/15'``, ``'1-30/5'``,

@@ -107,7 +107,7 @@ def _retrying(fun: Callable[..., Any]) -> Callable[..., Any]:
         while True:
             try:
                 return fun(*args, **kwargs)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a receiver may raise anything; Celery retries it the same way
                 logger.error(
                     "Could not process signal receiver %r (%r). Retrying in %ss...",
                     fun,

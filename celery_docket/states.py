@@ -70,7 +70,7 @@ def precedence(state: str | None) -> int:
         return NONE_PRECEDENCE
 
 
-class state(str):
+class state(str):  # noqa: N801 - Celery's name
     """A state name that orders by precedence instead of alphabetically.
 
     ``state(SUCCESS) > state(PENDING)`` is true; two unknown states are neither

@@ -77,9 +77,9 @@ def test_app_task_assigned_after_construction(system) -> None:
     """app.Task = ContextTask after Celery(...) is the base of tasks made afterwards"""
     entered: list[str] = []
     app = system.make_app()
-    TaskBase = app.Task
+    TaskBase = app.Task  # noqa: N806 - the names of the classes it builds
     assert issubclass(TaskBase, system.Task)
-    ContextTask = _context_task(system, entered)
+    ContextTask = _context_task(system, entered)  # noqa: N806 - the names of the classes it builds
     app.Task = ContextTask
 
     @app.task(name="compat.ctx_late")

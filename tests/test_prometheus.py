@@ -14,9 +14,9 @@ from celery_docket import Celery
 from celery_docket.worker import WorkController
 
 pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
-from celery_docket.contrib import prometheus  # noqa: E402
+from celery_docket.contrib import prometheus
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

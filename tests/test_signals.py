@@ -520,7 +520,7 @@ def test_concurrent_connect_send_disconnect() -> None:
                     assert sig.disconnect(dispatch_uid=(n, i))
                 if i % 7 == 0:
                     sig.connect(make_receiver(-1))  # dies at once: exercises pruning
-        except BaseException as exc:  # pragma: no cover - reported below
+        except BaseException as exc:  # noqa: BLE001  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("rich")
-from rich.console import Console  # noqa: E402
+from rich.console import Console
 
-from celery_docket import Celery  # noqa: E402
-from celery_docket.top import Sample, read_sample, with_rates  # noqa: E402
-from celery_docket.top.render import render, sparkline  # noqa: E402
-from celery_docket.top.sampler import QueueRow, WorkerRow  # noqa: E402
-from tests.redis_server import RedisServer  # noqa: E402
+from celery_docket import Celery
+from celery_docket.top import Sample, read_sample, with_rates
+from celery_docket.top.render import render, sparkline
+from celery_docket.top.sampler import QueueRow, WorkerRow
+from tests.redis_server import RedisServer
 
 BIN = Path(sys.executable).parent
 

@@ -323,7 +323,7 @@ class Publishing:
                 group_id=getattr(request, "group", None),
                 parent_id=getattr(request, "parent_id", None),
             )
-        except Exception as exc:  # an unserializable return value becomes a failure
+        except Exception as exc:  # noqa: BLE001 - an unserializable return value becomes a failure
             from ..exceptions import EncodeError  # type: ignore[attr-defined]
 
             err = EncodeError(f"result of {task_id} cannot be serialized: {exc!r}")

@@ -120,7 +120,7 @@ class PydanticTask:
             dumped = value.model_dump(**self.dump_kwargs)  # type: ignore[attr-defined]
             if self.validate(model, dumped) == value:
                 return dumped
-        except Exception:  # validators that only work on a worker: leave the model as it is
+        except Exception:  # noqa: BLE001 - validators that only work on a worker: leave the model as it is
             pass
         return value
 

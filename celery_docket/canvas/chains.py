@@ -57,7 +57,7 @@ def _add_step(steps: list[Signature], other: Any, app: Any) -> None:
 
 
 @Signature.register_type(name="chain")
-class _chain(Signature):
+class _chain(Signature):  # noqa: N801 - Celery's name
     """The chain signature (``celery.chain``)."""
 
     @classmethod

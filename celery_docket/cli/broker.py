@@ -96,7 +96,7 @@ def check_broker(url: str | None, timeout: float = 5.0, conf: Any = None) -> Non
         finally:
             try:
                 backend.close()
-            except Exception:  # pragma: no cover - closing a dead connection
+            except Exception:  # noqa: BLE001  # pragma: no cover - closing a dead connection
                 pass
 
 
@@ -104,7 +104,7 @@ def broker_url(app: Any) -> str | None:
     """The URL the app will connect to (``app.broker_url`` applies the default)."""
     try:
         url = app.conf.broker_url or getattr(app, "broker_url", None)
-    except Exception:  # a broken config source is reported where it is used
+    except Exception:  # noqa: BLE001 - a broken config source is reported where it is used
         return None
     return str(url) if url else None
 

@@ -62,7 +62,7 @@ def call(
             raise
         except connection_errors():
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to send is shown as one CLI error
             raise click.ClickException(
                 f"Cannot send {name}: {type(exc).__name__}: {one_line(exc)}"
             ) from None

@@ -105,7 +105,7 @@ def _unwrap(obj: Any) -> Any:
             return obj
         try:
             obj = getter(obj)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a getter that fails leaves the object as found
             return obj
     return obj
 
@@ -163,7 +163,7 @@ def load_app(spec: str) -> Any:
     except AttributeError as exc:
         message = str(exc.args[0]) if exc.args else str(exc)
         raise AppNotFound(message[:1].upper() + message[1:]) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the user's module raises is reported, as Celery does
         raise AppNotFound(
             f"While trying to load the module {spec} the following error occurred: "
             f"{type(exc).__name__}: {exc}{where(exc)}"
@@ -258,7 +258,7 @@ class CLIContext:
             return
         try:
             import_module(config)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the user's config module raises is reported
             raise click.ClickException(
                 f"Unable to load the configuration module {config}: "
                 f"{type(exc).__name__}: {exc}{where(exc)}"

@@ -61,7 +61,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("celery-docket")
-    except Exception:  # pragma: no cover - not installed
+    except Exception:  # noqa: BLE001  # pragma: no cover - not installed
         return "unknown"
 
 

@@ -31,7 +31,7 @@ def _known_tasks(app: Any) -> set[str] | None:
         app.loader_import_modules()
         app.finalize()
         return set(app.tasks)
-    except Exception:  # a broken task module is the worker's to report
+    except Exception:  # noqa: BLE001 - a broken task module is the worker's to report
         return None
 
 
@@ -168,7 +168,7 @@ def celery_backlog_warning(obj: Any, app: Any, queues: list[str]) -> None:
         from ..cutover.intake import backlog_hint
 
         hint = backlog_hint(app, queues)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the backlog hint is advice: never fail the command over it
         return
     if hint:
         obj.warn(hint)

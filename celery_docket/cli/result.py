@@ -53,7 +53,7 @@ def result(
                         f"No result for {task_id} within {timeout:g} seconds."
                     ) from None
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any other failure is shown as one CLI error
                 if _is_timeout(exc):
                     raise click.ClickException(
                         f"No result for {task_id} within {timeout:g} seconds."

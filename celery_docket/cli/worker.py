@@ -92,7 +92,7 @@ def task_modules(app: Any, extra: Sequence[str]) -> list[str]:
     for key in ("imports", "include"):
         try:
             value = app.conf.get(key) or ()
-        except Exception:
+        except Exception:  # noqa: BLE001 - a broken config value must not hide the modules found elsewhere
             value = ()
         modules += [value] if isinstance(value, str) else list(value)
     return list(dict.fromkeys(modules))
@@ -237,7 +237,7 @@ def worker(
     for module in [*task_modules(app, include or []), None]:
         try:
             import_module(module) if module else app.run_autodiscovery()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the user's task module raises is reported
             raise click.ClickException(
                 f"Cannot import the task module {module or 'found by autodiscover_tasks()'}: "
                 f"{type(exc).__name__}: {one_line(exc)}{where(exc)}"

@@ -34,7 +34,7 @@ def autoload() -> list[str]:
 
             if sentry.install_if_active():
                 installed.append("sentry")
-        except Exception:  # noqa: BLE001 - observability must never stop a worker
+        except Exception:  # observability must never stop a worker
             log.exception("could not enable the Sentry integration")
     if "opentelemetry.instrumentation.celery" in sys.modules:
         try:
@@ -42,7 +42,7 @@ def autoload() -> list[str]:
 
             if opentelemetry.follow_instrumentor():
                 installed.append("opentelemetry")
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not enable the OpenTelemetry integration")
     return installed
 

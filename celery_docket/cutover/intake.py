@@ -91,7 +91,7 @@ class Intake:
                     log.info("moved %d message(s) from Celery's queues", self.moved - logged)
                     logged, last_log = self.moved, now
                 delay = 0.0 if moved else POLL_SECONDS
-            except Exception as exc:  # Redis down for a while: keep trying, say why
+            except Exception as exc:  # noqa: BLE001 - Redis down for a while: keep trying, say why
                 log.warning("Celery intake: %s: %s", type(exc).__name__, exc)
                 delay = 1.0
         log.info("Celery intake stopped after moving %d message(s)", self.moved)
@@ -113,7 +113,7 @@ def attach(controller: Any) -> Intake | None:
             if hint:
                 log.warning(hint)
             return None
-    except Exception as exc:  # the warning must never keep a worker from starting
+    except Exception as exc:  # noqa: BLE001 - the warning must never keep a worker from starting
         log.debug("could not look at Celery's lists: %s", exc)
         return None
     intake = Intake(app, queues, mover).start()

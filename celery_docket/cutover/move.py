@@ -309,7 +309,7 @@ class Mover:
                 tally.refused += 1
                 log.warning("left in Celery's %s: %s", q, exc)
                 continue
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a message that cannot be read is left in place and counted
                 tally.unreadable += 1
                 log.warning("left in Celery's %s: unreadable message: %s", q, exc)
                 continue

@@ -188,6 +188,6 @@ def task_name_of(payload: dict[str, Any], accept: Any) -> str:
         return str(headers["task"])
     try:
         incoming = from_kombu(payload, accept, "")
-    except Exception:
+    except Exception:  # noqa: BLE001 - an unreadable body still gets a name in the report
         return "<unreadable>"
     return incoming.name

@@ -128,7 +128,7 @@ class Hooks:
         for call in getattr(self, point):
             try:
                 call(*args)
-            except Exception:  # noqa: BLE001 - one hook's failure must not stop the engine
+            except Exception:  # one hook's failure must not stop the engine
                 log.exception("engine: %s hook %r failed", point, call)
 
 

@@ -141,7 +141,7 @@ def make_handler(
                 try:
                     value = await entry.function(*args, **kwargs)
                     return finish(d, entry, {"ok": value})
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the user's function raised: that is its failure, recorded
                     return finish(d, entry, failure_doc(exc))
 
             return run_async()
@@ -149,7 +149,7 @@ def make_handler(
             value = entry.function(*args, **kwargs)
             doc: dict[str, Any] = {"ok": value}
             json.dumps(doc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the user's function raised: that is its failure, recorded
             doc = failure_doc(exc)
         return finish(d, entry, doc)
 

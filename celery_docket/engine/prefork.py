@@ -190,7 +190,7 @@ class Supervisor:
                     f"{REVOKED_FATE}:{signum}",
                 )
             pipe.execute()
-        except Exception:  # noqa: BLE001 - stopping the task matters more than the record
+        except Exception:  # stopping the task matters more than the record
             log.exception("prefork: could not record the fate of %s", [s.label for s in found])
         for s in found:
             deadline, limit, _kill, mid, queue, label = self._read_full(s.slot)
@@ -263,7 +263,7 @@ class Supervisor:
                 worker.install_signal_handlers(child=True)
                 self._obey_kill_requests(slot)
                 worker.run()
-            except BaseException:  # noqa: BLE001 - report and exit non-zero, never unwind into the parent's code
+            except BaseException:  # report and exit non-zero, never unwind into the parent's code
                 log.exception("prefork: child %d crashed", slot)
                 code = 1
             finally:
@@ -306,7 +306,7 @@ class Supervisor:
                     prefix = docket.prefix
                     docket.redis.hset(QueueKeys(prefix, queue).fates, mid, f"time_limit:{limit}")
                     docket.close()
-                except Exception:  # noqa: BLE001 - killing matters more than the record
+                except Exception:  # killing matters more than the record
                     log.exception("prefork: could not record the fate of %s", mid)
                 self._write_slot(child.slot, 0.0, 0.0, "", "")
                 try:
@@ -394,7 +394,7 @@ class Supervisor:
             if self.on_poll is not None:
                 try:
                     self.on_poll(self)
-                except Exception:  # noqa: BLE001 - the pool must keep running
+                except Exception:  # the pool must keep running
                     log.exception("prefork: poll hook failed")
             time.sleep(self.poll_interval)
         for pid in list(self.children):

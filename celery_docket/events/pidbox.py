@@ -142,6 +142,6 @@ class PidboxResponder:
     def close(self) -> None:
         try:
             self.consumer.cancel()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.debug("cancelling the pidbox consumer failed", exc_info=True)
         self.connection.release()

@@ -146,5 +146,5 @@ class EventReceiver:
         if pubsub is not None:
             try:
                 pubsub.close()
-            except Exception:  # noqa: BLE001
+            except Exception:
                 log.debug("closing the event subscription failed", exc_info=True)

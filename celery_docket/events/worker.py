@@ -264,5 +264,5 @@ def kombu_url_of(app: Any) -> str | None:
 def _close(responder: Any) -> None:
     try:
         responder.close()
-    except Exception:  # noqa: BLE001 - its connection is gone already
+    except Exception:  # its connection is gone already
         log.debug("closing the pidbox connection failed", exc_info=True)

@@ -280,8 +280,10 @@ class LRUCache:
 
 
 def memoize(
-    maxsize: int | None = None, keyfun: Callable[..., Any] | None = None, Cache: Any = LRUCache
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # noqa: N803
+    maxsize: int | None = None,
+    keyfun: Callable[..., Any] | None = None,
+    Cache: Any = LRUCache,  # noqa: N803 - Celery's name
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Cache a function's results by its arguments, the oldest forgotten beyond ``maxsize``."""
 
     def decorate(fun: Callable[..., Any]) -> Callable[..., Any]:

@@ -150,7 +150,7 @@ class ColorFormatter(logging.Formatter):
         super().__init__(fmt, datefmt)
         self.use_color = use_color
 
-    def formatException(self, ei: Any) -> str:
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging.Formatter's name
         # A record built with exc_info=True (not a tuple) means "the current exception".
         if ei and not isinstance(ei, tuple):
             ei = sys.exc_info()

@@ -24,7 +24,7 @@ def _repr_parts(obj: Any, levels: int, seen: set[int]) -> Iterator[str]:
     if kind is None:
         try:
             yield repr(obj)
-        except Exception as exc:  # a broken __repr__ must not stop the publish
+        except Exception as exc:  # noqa: BLE001 - a broken __repr__ must not stop the publish
             yield f"<Unrepresentable {type(obj).__name__}: {exc!r}>"
         return
     open_, close = containers[kind]

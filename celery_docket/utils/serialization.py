@@ -21,7 +21,7 @@ __all__ = (
 def _safe_repr(value: Any) -> str:
     try:
         return repr(value)
-    except Exception:  # a broken __repr__ must not hide the original error
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the original error
         return f"<unrepresentable {type(value).__name__}>"
 
 
@@ -41,7 +41,7 @@ class UnpickleableExceptionWrapper(Exception):
             try:
                 pickle.dumps(arg)
                 safe_args.append(arg)
-            except Exception:
+            except Exception:  # noqa: BLE001 - pickling a user's argument may fail in any way
                 safe_args.append(_safe_repr(arg))
         self.exc_module = exc_module
         self.exc_cls_name = exc_cls_name
@@ -54,7 +54,7 @@ class UnpickleableExceptionWrapper(Exception):
         cls = create_exception_cls(self.exc_cls_name, self.exc_module)
         try:
             return cls(*self.exc_args)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a user's exception class may refuse its arguments
             return cls(self.text)
 
     def __str__(self) -> str:
@@ -78,7 +78,7 @@ def create_exception_cls(name: str, module: str, parent: type | None = None) -> 
         found = getattr(importlib.import_module(module), name)
         if isinstance(found, type) and issubclass(found, BaseException):
             return found
-    except Exception:
+    except Exception:  # noqa: BLE001 - importing a user's module may fail in any way
         pass
     return type(name, (parent or Exception,), {"__module__": module})
 
@@ -87,7 +87,7 @@ def get_pickleable_exception(exc: BaseException) -> BaseException:
     """``exc`` itself when it pickles and unpickles, else its wrapper."""
     try:
         pickle.loads(pickle.dumps(exc))
-    except Exception:
+    except Exception:  # noqa: BLE001 - pickling a user's exception may fail in any way
         return UnpickleableExceptionWrapper.from_exception(exc)
     return exc
 

@@ -167,7 +167,7 @@ def _restore(value: Any) -> Any:
     if isinstance(value, dict) and "exc_type" in value:
         try:
             return meta_to_exception(value)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an undecodable stored error stays the raw value
             return value
     return value
 

@@ -44,7 +44,10 @@ class Panel:
 
     @classmethod
     def register(
-        cls, *args: Any, type: str = "control", **kwargs: Any
+        cls,
+        *args: Any,
+        type: str = "control",  # noqa: A002 - Celery's argument name
+        **kwargs: Any,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def decorate(fun: Callable[..., Any]) -> Callable[..., Any]:
             name = kwargs.get("name") or fun.__name__

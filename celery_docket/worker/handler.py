@@ -117,7 +117,7 @@ class CeleryHandler:
 
         try:
             message = self._message(d)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an undecodable message is dead-lettered with the reason
             return Outcome.dead(reason)
         task_id = message.id
         log.error("Task %s[%s] given up: %s", d.function, task_id, reason)
@@ -145,7 +145,7 @@ class CeleryHandler:
             request = SimpleNamespace(id=message.id, chord=chord, group=message.headers["group"])
             self._store_now(message.id, write)
             chords.on_header_failed(self.app, request, exc)
-        except Exception:  # noqa: BLE001 - the dead letter and its FAILURE matter more
+        except Exception:  # the dead letter and its FAILURE matter more
             log.exception("chord of dead-lettered task %s", message.id)
 
     def _limits_of(self, d: Delivery, message: TaskMessage, task: Any) -> tuple[Any, Any]:
@@ -173,14 +173,14 @@ class CeleryHandler:
             return d.execution_id
         try:
             return self._message(d).id
-        except Exception:
+        except Exception:  # noqa: BLE001 - an undecodable message falls back to its execution id
             return d.execution_id
 
     def hard_limit_of(self, d: Delivery) -> float | None:
         try:
             message = self._message(d)
             task = self.app._tasks.get(message.task)
-        except Exception:
+        except Exception:  # noqa: BLE001 - an undecodable message has no limit of its own
             return None
         return None if task is None else self._limits_of(d, message, task)[0]
 
@@ -234,7 +234,7 @@ class CeleryHandler:
             args, kwargs, embed = decode_body(message, self.accept, self.max_payload)
         except PayloadTooLarge as exc:
             return self._too_large(d, task_id, exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a payload may fail to decode in any way: dead-lettered with the reason
             log.error("Cannot decode task %s[%s]: %s", name, task_id, exc)
             return Outcome.dead(
                 f"cannot decode body: {exc}", self._write(task_id, states.FAILURE, exc)
@@ -298,7 +298,7 @@ class CeleryHandler:
         try:
             with soft_limit(soft):
                 outcome = run_task(task, request, args, kwargs, eager=False)
-        except BaseException as exc:  # noqa: BLE001 - SystemExit & co. escape run_task
+        except BaseException as exc:  # SystemExit & co. escape run_task
             if isinstance(exc, Exception):
                 raise
             # as Celery's pools: FAILURE with WorkerLostError(repr(exc)), not exc itself

@@ -377,7 +377,7 @@ class WorkerMailbox:
                     entry = json.loads(raw)
                     body = base64.b64decode(entry["body"])
                     self.handler.announce_removed(body, str(entry.get("queue") or ""))
-                except Exception:  # noqa: BLE001 - one bad entry must not stop the rest
+                except Exception:  # one bad entry must not stop the rest
                     log.exception("control: could not announce a revoked task")
             if len(items) < 100:
                 return

@@ -17,10 +17,10 @@ from datetime import timedelta
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from celery_docket.engine import Docket  # noqa: E402
-from celery_docket.engine.docket import Call  # noqa: E402
-from celery_docket.engine.native import encode_call  # noqa: E402
-from tests.fault.proc_worker import WORK  # noqa: E402
+from celery_docket.engine import Docket
+from celery_docket.engine.docket import Call
+from celery_docket.engine.native import encode_call
+from tests.fault.proc_worker import WORK
 
 CHUNK = int(os.environ.get("CD_BULK_CHUNK", "2000"))
 

@@ -23,9 +23,9 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from celery_docket.engine import Docket  # noqa: E402
-from celery_docket.engine.prefork import Supervisor  # noqa: E402
-from tests.fault.proc_worker import Ledger, _tls, register_probes  # noqa: E402
+from celery_docket.engine import Docket
+from celery_docket.engine.prefork import Supervisor
+from tests.fault.proc_worker import Ledger, _tls, register_probes
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-from celery_docket.engine import Docket, Perpetual  # noqa: E402
+from celery_docket.engine import Docket, Perpetual
 
 WORK = "probe.work"
 TICK = "probe.tick"

@@ -50,7 +50,7 @@ def test_get_while_redis_is_down_raises_broker_unavailable(server: RedisServer) 
         r.get(timeout=5)
     assert isinstance(info.value, OperationalError)
     with pytest.raises(BrokerUnavailable):
-        r.state  # noqa: B018
+        r.state
     with pytest.raises(BrokerUnavailable, match="nothing was enqueued"):
         app.tasks["bd.add"].delay(1, 2)
     app.close()

@@ -48,7 +48,7 @@ def test_partitioned_worker_is_taken_over_and_its_late_commit_fenced(
     proxy: TcpProxy,
     redis_server_url: str,
     prefix: str,
-    ledger_dir,  # noqa: ANN001 - a fixture path
+    ledger_dir,  # a fixture path
     docket: Docket,
     producer: Producer,
     watcher: CommitWatcher,

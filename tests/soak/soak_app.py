@@ -26,7 +26,7 @@ def fail(n: int) -> None:
 
 
 @app.task(name="soak.retry_once", bind=True, max_retries=1, default_retry_delay=0.2)
-def retry_once(self, n: int) -> int:  # noqa: ANN001 - Celery's bound-task signature
+def retry_once(self, n: int) -> int:  # Celery's bound-task signature
     if self.request.retries == 0:
         raise self.retry()
     return n

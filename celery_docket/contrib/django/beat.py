@@ -333,7 +333,7 @@ def follow_edits(planner: Any, worker: Any, queues: list[str]) -> threading.Thre
                 return
             try:
                 refresh()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end the schedule
+            except Exception:  # a database hiccup must not end the schedule
                 log.exception("beat: reading django_celery_beat's periodic tasks failed")
 
     thread = threading.Thread(target=run, name="docket-beat-db", daemon=True)

@@ -90,7 +90,7 @@ class Executing(WorkerState):
             if self._give_up is not None:
                 try:
                     return self._give_up(d, reason)
-                except Exception:  # the dead letter matters more than the handler's record
+                except Exception:  # noqa: BLE001 - the dead letter matters more than the handler's record
                     log.exception("worker: give-up hook failed for %s", d.execution_id)
             return Outcome.dead(reason)
         outcome: Outcome
@@ -107,7 +107,7 @@ class Executing(WorkerState):
         except Undeliverable as exc:
             log.error("worker: dead-lettering %s: %s", d.execution_id, exc.reason)
             outcome = Outcome.dead(exc.reason)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a crashing handler dead-letters the delivery, never the loop
             log.exception("worker: handler crashed on %s", d.execution_id)
             outcome = Outcome.dead(f"handler crashed: {exc!r}")
         except BaseException as exc:  # noqa: BLE001 - SystemExit in a task must not kill the executor

@@ -291,5 +291,5 @@ class LeaseKeeping(WorkerState):
                     last_perpetual = time.monotonic()
             except RECOVERABLE as exc:
                 log.warning("worker: keeper lost Redis (%s); retrying", exc)
-            except Exception:
+            except Exception:  # noqa: BLE001 - the keeper loop must outlive any one failure
                 log.exception("worker: keeper failed; retrying")

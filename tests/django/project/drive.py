@@ -11,7 +11,7 @@ import time
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "proj.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
