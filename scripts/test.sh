@@ -55,8 +55,8 @@ echo "== redis-server $(redis-server --version | awk '{print $3}') on $CELERY_DO
 echo "== ruff"
 .venv/bin/ruff check celery_docket tests compat_tests benchmarks examples
 .venv/bin/ruff format --check celery_docket tests compat_tests benchmarks examples
-echo "== mypy (strict on the engine)"
-.venv/bin/mypy celery_docket/engine
+echo "== mypy (the package; strict on the engine)"
+.venv/bin/mypy celery_docket
 echo "== pytest"
 MARKS=()
 if [ "$#" -eq 0 ]; then

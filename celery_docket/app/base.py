@@ -496,7 +496,7 @@ class Celery(Publishing):
     def backend(self) -> Any:
         """The result backend (one per app, so code may keep state on it as on Celery's)."""
         if self._backend is None:
-            from ..result import Backend
+            from ..backends.store import Backend
 
             self._backend = Backend(self)
         return self._backend

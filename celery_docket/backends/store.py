@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import states
+from ..engine import ResultTimeout
+from ..exceptions import TimeoutError
 from .base import BaseKeyValueStoreBackend
 
 
@@ -98,7 +100,7 @@ class Backend(BaseKeyValueStoreBackend):
                 break
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise _result.TimeoutError(f"Operation timed out ({timeout})")
+                raise TimeoutError(f"Operation timed out ({timeout})")
             if on_interval is not None:
                 on_interval()
             slice_ = interval if remaining is None else min(interval, remaining)
@@ -110,7 +112,7 @@ class Backend(BaseKeyValueStoreBackend):
                         slice_,
                         is_final=lambda v: probe._decode(v)["status"] in states.READY_STATES,
                     )
-            except _result.ResultTimeout:
+            except ResultTimeout:
                 pass
             finally:
                 self.app.results.unwatch(waiting)

@@ -128,7 +128,7 @@ class Signature(dict):  # type: ignore[type-arg]
         kw = self.get("kwargs")
         if kw is None:
             kw = self["kwargs"] = {}
-        return kw  # type: ignore[no-any-return]
+        return kw
 
     @kwargs.setter
     def kwargs(self, value: Any) -> None:
@@ -136,7 +136,7 @@ class Signature(dict):  # type: ignore[type-arg]
 
     @property
     def options(self) -> dict[str, Any]:
-        return self.setdefault("options", {})  # type: ignore[no-any-return]
+        return self.setdefault("options", {})
 
     @options.setter
     def options(self, value: Any) -> None:
@@ -381,7 +381,8 @@ def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:
         if isinstance(varies, Signature):
             return varies.clone()
         return Signature.from_dict(varies, app=app)
-    return Signature(varies, *args, app=app, **kwargs)
+    kwargs["app"] = app
+    return Signature(varies, *args, **kwargs)
 
 
 def maybe_signature(d: Any, app: Any = None, clone: bool = False) -> Any:

@@ -77,7 +77,7 @@ class _chain(Signature):  # noqa: N801 - Celery's name
 
     @property
     def tasks(self) -> list[Signature]:
-        return self["kwargs"]["tasks"]  # type: ignore[no-any-return]
+        return self["kwargs"]["tasks"]
 
     @tasks.setter
     def tasks(self, value: Any) -> None:

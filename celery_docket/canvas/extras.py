@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import groups as _groups
 from .base import Signature, signature
 from .groups import group
 
@@ -60,12 +61,12 @@ class chunks(Signature):  # noqa: N801 - Celery's name
         kw = d.get("kwargs") or {}
         return cls(kw.get("task"), kw.get("it", ()), kw.get("n", 1), app=app)
 
-    def group(self) -> group:
+    def group(self) -> _groups.group:
         kw = self["kwargs"]
         return self.chunk_group(kw["task"], kw["it"], kw["n"], app=self._app)
 
     @staticmethod
-    def chunk_group(task: Any, it: list[Any], n: int, app: Any = None) -> group:
+    def chunk_group(task: Any, it: list[Any], n: int, app: Any = None) -> _groups.group:
         items = list(it)
         return group(
             *(xstarmap(task, items[i : i + n], app=app) for i in range(0, len(items), n)),

@@ -69,18 +69,19 @@ class group(Signature):  # noqa: N801 - Celery's name
 
     def __init__(self, *tasks: Any, **options: Any) -> None:
         app = options.pop("app", None)
+        members: Any
         if len(tasks) == 1:
-            tasks = _tasks_of(tasks[0], app)
+            members = _tasks_of(tasks[0], app)
         else:
-            tasks = [maybe_signature(t, app=app) for t in tasks]
-        if isinstance(tasks, regen):
-            tasks = list(tasks)
-        super().__init__("celery.group", (), {"tasks": tasks}, options, subtask_type="group")
-        self._app = app or _app_of(tasks)
+            members = [maybe_signature(t, app=app) for t in tasks]
+        if isinstance(members, regen):
+            members = list(members)
+        super().__init__("celery.group", (), {"tasks": members}, options, subtask_type="group")
+        self._app = app or _app_of(members)
 
     @property
     def tasks(self) -> list[Signature]:
-        return self["kwargs"]["tasks"]  # type: ignore[no-any-return]
+        return self["kwargs"]["tasks"]
 
     @tasks.setter
     def tasks(self, value: Any) -> None:
@@ -339,7 +340,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
 
     def __or__(self, other: Any) -> Any:
         if isinstance(other, Signature) and not isinstance(other, (group, _chains._chain)):
-            sig = self.clone()
+            sig: Any = self.clone()
             sig.body = sig.body | other if sig.body is not None else other
             return sig
         if isinstance(other, group) and len(other.tasks) == 1:
@@ -351,7 +352,7 @@ class chord(Signature):  # noqa: N801 - Celery's name
     def clone(self, args: Any = None, kwargs: Any = None, **opts: Any) -> Signature:
         if isinstance(self.tasks, regen) and not self.tasks.fully_consumed:
             # a generator header is read once, when the chord is sent
-            sig = chord(self.tasks, self.body.clone() if self.body is not None else None)
+            sig: Signature = chord(self.tasks, self.body.clone() if self.body is not None else None)
             sig["options"] = dict(self.options, **opts)
             sig["args"] = tuple(args or ()) + self.args
             sig._app = self._app
@@ -437,7 +438,9 @@ class chord(Signature):  # noqa: N801 - Celery's name
 
         app = self.app
         options.pop("producer", None)
-        header_delay = {k: options.pop(k) for k in ("countdown", "eta") if k in options}
+        header_delay: dict[str, Any] = {
+            k: options.pop(k) for k in ("countdown", "eta") if k in options
+        }
         for cb in as_list(options.pop("link", None)):
             body.link(cb)
         for eb in as_list(options.pop("link_error", None)):
