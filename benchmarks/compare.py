@@ -29,7 +29,10 @@ Workloads (each ``--reps`` times, the systems alternating which goes first; medi
 6. worker RSS: the sum of VmRSS over the worker's process tree, idle (the worker of 4 before
    any work) and right after the drain of 2; per process = sum / processes;
 7. celery_docket only: the drain of 2 at 10k and 100k queued tasks (1M with ``--big``),
-   prefilled in bulk (the facade's message, fresh ids, ``enqueue_many``).
+   prefilled in bulk (the facade's message, fresh ids, ``enqueue_many``);
+8. with ``--peers``: a ``--peer-tasks`` (2,000) no-op drain by 2 worker processes for Celery,
+   celery_docket and each peer of ``benchmarks/peers/`` (huey, dramatiq, streaq, pydocket,
+   ardiq; skipped with a note when not installed), with CPU per task of workers + Redis.
 
 Child processes are this same file run with a hidden ``--role`` (producers, and the worker
 when the ``celery-docket`` script is missing); workers are the real CLIs.
@@ -47,6 +50,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.comparebench import common  # noqa: E402
 from benchmarks.comparebench.bench import Bench  # noqa: E402
@@ -58,12 +63,14 @@ from benchmarks.comparebench.common import (  # noqa: E402
     imported_from,
     take_snapshot,
 )
+from benchmarks.comparebench.peers import render_peers, run_peers  # noqa: E402
 from benchmarks.comparebench.profiles import render_profile  # noqa: E402
 from benchmarks.comparebench.report import compare_machine_info, render  # noqa: E402
 from benchmarks.comparebench.roles import ROLES  # noqa: E402
 from benchmarks.comparebench.workers import worker_command  # noqa: E402
 from benchmarks.harness.log import T0, progress  # noqa: E402
 from benchmarks.harness.machine import git, source_hash  # noqa: E402
+from benchmarks.harness.redis_data import with_db  # noqa: E402
 from benchmarks.harness.redis_server import bench_server  # noqa: E402
 
 
@@ -87,7 +94,12 @@ def parse(argv: Iterable[str] | None = None) -> argparse.Namespace:
     p.add_argument("--drain-timeout", type=float, default=180.0, help="seconds per drain")
     p.add_argument("--celery-db", type=int, default=1)
     p.add_argument("--docket-db", type=int, default=2)
-    p.add_argument("--only", default="1,3,4,5,7", help="workloads: 1 (=1+2+6b), 3, 4 (=4+6a), 5, 7")
+    p.add_argument(
+        "--only", default="1,3,4,5,7", help="workloads: 1 (=1+2+6b), 3, 4 (=4+6a), 5, 7, 8 (peers)"
+    )
+    p.add_argument("--peers", action="store_true", help="add workload 8: the peers' drain")
+    p.add_argument("--peer-tasks", type=int, default=2_000, help="tasks per drain in 8 (2000)")
+    p.add_argument("--peers-db", type=int, default=3, help="database of the peers (3)")
     p.add_argument("--profile", action="store_true", help="add cProfiled celery_docket runs")
     p.add_argument(
         "--no-snapshot",
@@ -140,7 +152,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             raise SystemExit(f"{exc}; pass --redis-url") from exc
         url = server.url
         progress(f"started redis-server pid {server.proc.pid if server.proc else '?'} on {url}")
-    only = {p.strip() for p in args.only.split(",")}
+    only = {p.strip() for p in args.only.split(",")} | ({"8"} if args.peers else set())
     bench = Bench(url, args)
     try:
         for system in SYSTEMS:
@@ -159,10 +171,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         machine["celery_docket_imported_from"] = where
         if SNAPSHOT and not where.startswith(SNAPSHOT):
             raise SystemExit(f"children do not import the snapshot of celery_docket: {where}")
-        if not machine["pydocket"]:
-            bench.notes.append("pydocket is not installed: its comparison was skipped")
-        else:
-            bench.notes.append("pydocket is installed but not wired into this bench: skipped")
+        if "8" not in only:
+            bench.notes.append("peers (huey, dramatiq, streaq, pydocket, ardiq): add --peers")
         if not machine["celery_docket_cli"]:
             bench.notes.append("celery-docket script not found: WorkController(app) was used")
         progress(
@@ -178,6 +188,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             bench.w_cpu()
         if "7" in only:
             bench.w_sizes()
+        if "8" in only:
+            if args.redis_url and redis.Redis.from_url(with_db(url, args.peers_db)).dbsize():
+                raise SystemExit(f"db {args.peers_db} is not empty: pick another with --peers-db")
+            run_peers(bench, url)
         if args.profile:
             bench.profile()
     finally:
@@ -209,6 +223,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     bench.summarise()
     table = render(bench, machine, args)
     print(table)
+    peers_table = render_peers(bench.results)
+    if peers_table:
+        print("\n" + peers_table)
     for key, name in (
         ("profile_drain", "celery_docket prefork children during a drain"),
         ("profile_latency_worker", "celery_docket solo worker during delay->get"),
@@ -250,6 +267,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             "notes": bench.notes,
             "failures": bench.failures,
             "table": table,
+            "peers_table": peers_table,
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         with open(args.json, "w") as fh:
