@@ -64,7 +64,7 @@ def run_peers(bench: Bench, base_url: str) -> None:
             rows[system] = {"skipped": skipped[system]}
             continue
         raw = bench.raw.get("peers", {}).get(system, [])
-        row = {f: summary([v[f] if v else None for v in raw]) for f in FIELDS}
+        row: dict[str, Any] = {f: summary([v[f] if v else None for v in raw]) for f in FIELDS}
         row["cpu_us_per_task"] = summary(
             [v["worker_cpu_us_per_task"] + v["redis_cpu_us_per_task"] if v else None for v in raw]
         )

@@ -40,11 +40,14 @@ def bare_fields() -> dict[str, Any]:
 # -- child processes ---------------------------------------------------------------------------
 
 
-def Child(role: str, url: str, prefix: str, name: str, *extra: str) -> ReadyChild:  # noqa: N802
-    """This file run with ``--role``: ready -> go -> ... -> SIGTERM -> one JSON line."""
-    cmd = [sys.executable, ENTRY, "--role", role]
-    cmd += ["--redis-url", url, "--prefix", prefix, "--name", name, *extra]
-    return ReadyChild(cmd, name=role)
+class Child(ReadyChild):
+    """engine_bench.py run with ``--role``: ready -> go -> ... -> SIGTERM -> one JSON line."""
+
+    def __init__(self, role: str, url: str, prefix: str, name: str, *extra: str) -> None:
+        cmd = [sys.executable, ENTRY, "--role", role]
+        cmd += ["--redis-url", url, "--prefix", prefix, "--name", name, *extra]
+        super().__init__(cmd, name=role)
+        self.role = role
 
 
 def role_engine_worker(args: argparse.Namespace) -> None:
