@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.redis_server import RedisServer  # noqa: E402
+from benchmarks.harness.procs import process_tree, stop_tree, tree_cpu_seconds  # noqa: E402
+from benchmarks.harness.redis_server import bench_server  # noqa: E402
 
 APP = """
 import os
@@ -43,16 +44,6 @@ def noop():
 """
 
 
-def tree_cpu(pid: int) -> float:
-    """User+system seconds of ``pid`` and its children."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    total = 0
-    for p in [pid, *map(int, children)]:
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", type=int, default=10_000)
@@ -64,7 +55,7 @@ def main() -> None:
     modes = ["off", "on"] + (["baseline"] if args.baseline else [])
     workdir = Path(tempfile.mkdtemp(prefix="evcost-"))
     (workdir / "evcost_app.py").write_text(textwrap.dedent(APP))
-    server = RedisServer().start()
+    server = bench_server().start()
     os.environ["EVCOST_URL"] = server.url
     sys.path.insert(0, str(workdir))
     import evcost_app  # type: ignore[import-not-found]
@@ -95,17 +86,16 @@ def main() -> None:
                     while redis.xlen(stream) > 0:
                         time.sleep(0.005)
                     t2 = time.monotonic()
-                    used = tree_cpu(worker.pid)
+                    used = tree_cpu_seconds(process_tree(worker.pid))
                 finally:
-                    worker.terminate()
-                    worker.wait(30)
+                    stop_tree(worker, timeout=30)
                 cpu[mode].append(used / args.tasks * 1e6)
                 rate[mode].append(args.tasks / (t2 - t1))
                 print(
                     f"{mode:8} rep {rep}: {rate[mode][-1]:7.0f} tasks/s  {cpu[mode][-1]:5.0f} µs CPU/task"
                 )
     finally:
-        server.stop()
+        server.remove()
     for mode in modes:
         print(
             f"{mode:8} median {statistics.median(rate[mode]):7.0f} tasks/s"

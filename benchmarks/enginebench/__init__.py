@@ -1,0 +1,1 @@
+"""The parts of ``benchmarks/engine_bench.py``: child roles, phases (the entry script reports)."""
