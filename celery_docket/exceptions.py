@@ -101,7 +101,7 @@ class DuplicateNodenameWarning(CeleryWarning):
 
 
 class DuplicateTaskNameWarning(CeleryWarning):
-    """Two tasks registered under one name; the later one wins."""
+    """Two callables registered under one task name (see ``app/duplicates.py``)."""
 
 
 class FixupWarning(CeleryWarning):

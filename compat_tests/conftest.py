@@ -106,7 +106,17 @@ def _docket_system(redis_url: str | None = None) -> SimpleNamespace:
 def system(request: pytest.FixtureRequest) -> Iterator[SimpleNamespace]:
     """Real Celery (the oracle), celery_docket on memory:// and on a real Redis."""
     if request.param == "celery":
-        yield _celery_system()
+        import celery.app.builtins  # Celery's own finalizers: registered before the snapshot
+        import celery.contrib.testing.tasks  # noqa: F401
+        from celery import _state
+
+        # Celery's @app.task is "shared": every app finalized later gets the task too, so one
+        # scenario's tasks would land (as duplicate names) in the next scenario's app.
+        before = set(_state._on_app_finalizers)
+        try:
+            yield _celery_system()
+        finally:
+            _state._on_app_finalizers.intersection_update(before)
         return
     url = request.getfixturevalue("redis_server_url") if request.param.endswith("redis") else None
     found = _docket_system(url)

@@ -343,3 +343,47 @@ def test_config_namespace_from_object(system) -> None:
     app.config_from_object(Settings, namespace="CELERY")
     assert app.conf.task_always_eager is True
     assert app.conf.task_default_queue == "jobs"
+
+
+def test_duplicate_task_names_keep_the_first_and_warn_once(system) -> None:
+    """Duplicate task names: @app.task keeps the first, register_task replaces, one warning each."""
+    import warnings
+
+    app = system.make_app()
+    app.finalize()
+    warning = system.exceptions.DuplicateTaskNameWarning
+
+    def first():
+        return "first"
+
+    def second():
+        return "second"
+
+    def third():
+        return "third"
+
+    kept = app.task(name="dup.x")(first)
+    with pytest.warns(warning, match="dup.x"):
+        again = app.task(name="dup.x")(second)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        app.task(name="dup.x")(third)  # once per name
+        app.task(name="dup.x")(first)  # the same callable is no collision
+    assert again is kept and app.tasks["dup.x"]() == "first"
+
+    class Old(system.Task):
+        name = "dup.y"
+
+        def run(self):
+            return "old"
+
+    class New(system.Task):
+        name = "dup.y"
+
+        def run(self):
+            return "new"
+
+    app.register_task(Old())
+    with pytest.warns(warning, match="dup.y"):
+        app.register_task(New())
+    assert app.tasks["dup.y"]() == "new"

@@ -20,6 +20,7 @@ from ..engine.results import ResultStore
 from ..exceptions import NotRegistered, PayloadTooLarge
 from ..fixups import discovered_packages, install_fixups
 from ..keys import TASK_META_PREFIX
+from .duplicates import KEPT_FIRST, REPLACED, warn_duplicate
 from .publish import Publishing
 from .redis_options import backend_options, broker_options, durable_enqueue
 from .requests import refuse_custom_request
@@ -322,8 +323,11 @@ class Celery(Publishing):
     ) -> Task:
         name = name or gen_task_name(self, fun.__name__, fun.__module__)
         base = base or self.Task
-        if name in self._tasks and getattr(self._tasks[name], "__wrapped__", None) is fun:
-            return self._tasks[name]
+        if name in self._tasks:
+            existing = self._tasks[name]
+            if getattr(existing, "__wrapped__", None) is not fun:
+                warn_duplicate(self, name, existing, fun, KEPT_FIRST)
+            return existing
         options.pop("_force_evaluate", None)
         options.pop("lazy", None)
         pydantic_options = {
@@ -375,6 +379,9 @@ class Celery(Publishing):
         if task.name is None:
             task.name = gen_task_name(self, type(task).__name__, type(task).__module__)
         task.app = self
+        existing = self._tasks.get(task.name)
+        if existing is not None and existing is not task:
+            warn_duplicate(self, task.name, existing, task, REPLACED)
         self._tasks[task.name] = task
         return task
 
