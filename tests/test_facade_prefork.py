@@ -25,6 +25,7 @@ def test_prefork_worker_recycles_enforces_time_limit_and_stops_cleanly(
         "CD_TEST_BROKER": redis_server_url,
         "CD_TEST_PREFIX": prefix,
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "CD_TEST_PROCESS_LOG": str(tmp_path / "processes.log"),
     }
     log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
@@ -76,8 +77,18 @@ def test_prefork_worker_recycles_enforces_time_limit_and_stops_cleanly(
             os.killpg(proc.pid, signal.SIGKILL)
             code = proc.wait(10)
         client.close()
+        log.close()
     output = (tmp_path / "worker.log").read_text()
     assert code == 0, output[-3000:]
+    # every child announced itself; those that exited on their own (recycled, or at the
+    # SIGTERM) said so, with their exit code; the ones killed by the time limit or os._exit
+    # could not
+    events = [line.split() for line in (tmp_path / "processes.log").read_text().splitlines()]
+    started = {pid for event, pid, *_ in events if event == "init"}
+    stopped = {pid for event, pid, *_ in events if event == "shutdown"}
+    assert stopped and stopped <= started, events
+    assert len(stopped) >= 3, events  # >= 2 recycled after 3 tasks, 2 stopped at SIGTERM
+    assert all(rest == ["0"] for event, _pid, *rest in events if event == "shutdown"), events
     assert "Hard time limit (1.0s) exceeded for pf.sleep" in output or (
         "Hard time limit (1s) exceeded for pf.sleep" in output
     ), output[-3000:]

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
-from .. import _state, protocol, signals, states
+from .. import _state, protocol, states
 from ..canvas.once import next_token as next_once_token
 from ..canvas.stamping import message_stamps
 from ..contrib import integrations
@@ -20,6 +20,7 @@ from ..engine import BrokerUnavailable as EngineBrokerUnavailable
 from ..engine import Call
 from ..engine import PayloadTooLarge as EnginePayloadTooLarge
 from ..exceptions import BrokerUnavailable, PayloadTooLarge
+from . import lifecycle
 from .task import Task
 
 
@@ -181,7 +182,7 @@ class Publishing:
             max_body_bytes=int(conf.get("docket_max_payload_bytes")),
         )
         body = None
-        if signals.before_task_publish.receivers:
+        if lifecycle.publishing_wanted():
             # Celery's protocol-2 body, for receivers that read or log it
             body = (
                 list(args or ()),
@@ -193,16 +194,7 @@ class Publishing:
                     "chord": _sig_dict(chord),
                 },
             )
-        signals.before_task_publish.send(
-            sender=name,
-            body=body,
-            exchange="",
-            routing_key=queue,
-            headers=message.headers,
-            properties=message.properties,
-            declare=[],
-            retry_policy=None,
-        )
+        lifecycle.before_publish(name, body, queue, message.headers, message.properties)
         when = _eta_of(message.headers.get("eta"))
         watch = not options.get("ignore_result") and parent is None
         if watch:
@@ -229,9 +221,7 @@ class Publishing:
         except (EngineBrokerUnavailable, OSError) as exc:
             self.results.unwatch(task_id)
             raise BrokerUnavailable(f"cannot publish {name}[{task_id}]: {exc}") from exc
-        signals.after_task_publish.send(
-            sender=name, body=None, exchange="", routing_key=queue, headers=message.headers
-        )
+        lifecycle.after_publish(name, queue, message.headers)
         if result_cls is None and task_type is not None and _custom_result(task_type):
             result = task_type.AsyncResult(execution.id)  # AbortableTask's, say, as in Celery
         else:

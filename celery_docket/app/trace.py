@@ -10,8 +10,9 @@ import traceback as tb_mod
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .. import _state, signals, states
+from .. import _state, states
 from ..exceptions import Ignore, Reject, Retry
+from . import lifecycle
 from .task import Context, Task, exponential_backoff
 
 log = logging.getLogger("celery.app.trace")
@@ -98,7 +99,7 @@ def run_task(
     t0 = time.monotonic()
     outcome: TraceOutcome
     try:
-        signals.task_prerun.send(sender=task, task_id=task_id, task=task, args=args, kwargs=kwargs)
+        lifecycle.prerun(task, task_id, args, kwargs)
         try:
             task.before_start(task_id, args, kwargs)
             try:
@@ -115,28 +116,20 @@ def run_task(
             outcome = TraceOutcome(states.RETRY, exception=exc.exc, einfo=einfo, retry=exc)
             outcome.traceback = einfo.traceback if einfo else None
             task.on_retry(exc.exc, task_id, args, kwargs, einfo)
-            signals.task_retry.send(sender=task, request=task.request, reason=exc, einfo=einfo)
+            lifecycle.retry(task, task.request, exc, einfo)
             log.info(LOG_RETRY, {"name": task.name, "id": task_id, "exc": exc.humanize()})
         except Ignore as exc:
             outcome = TraceOutcome(states.IGNORED, exception=exc)
         except Reject as exc:
             outcome = TraceOutcome(states.REJECTED, exception=exc)
-            signals.task_rejected.send(sender=task, message=None, exc=exc)
+            lifecycle.rejected(task, exc)
         except Exception as exc:
             einfo = ExceptionInfo(exc)
             outcome = TraceOutcome(
                 states.FAILURE, exception=exc, traceback=einfo.traceback, einfo=einfo
             )
             task.on_failure(exc, task_id, args, kwargs, einfo)
-            signals.task_failure.send(
-                sender=task,
-                task_id=task_id,
-                exception=exc,
-                args=args,
-                kwargs=kwargs,
-                traceback=exc.__traceback__,
-                einfo=einfo,
-            )
+            lifecycle.failure(task, task_id, exc, args, kwargs, exc.__traceback__, einfo)
             if not eager:
                 log.error(
                     LOG_FAILURE,
@@ -151,18 +144,17 @@ def run_task(
         else:
             outcome = TraceOutcome(states.SUCCESS, retval=retval)
             task.on_success(retval, task_id, args, kwargs)
-            signals.task_success.send(sender=task, result=retval, runtime=time.monotonic() - t0)
+            lifecycle.success(task, retval, time.monotonic() - t0)
         outcome.runtime = time.monotonic() - t0
         if outcome.state not in _NO_AFTER_RETURN:  # as in Celery
             _after_return(task, outcome, task_id, args, kwargs)
-        signals.task_postrun.send(
-            sender=task,
-            task_id=task_id,
-            task=task,
-            args=args,
-            kwargs=kwargs,
-            retval=outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
-            state=outcome.state,
+        lifecycle.postrun(
+            task,
+            task_id,
+            args,
+            kwargs,
+            outcome.retval if outcome.state == states.SUCCESS else outcome.exception,
+            outcome.state,
         )
         if eager and outcome.state == states.SUCCESS:
             _run_links_eagerly(task, request, outcome.retval)

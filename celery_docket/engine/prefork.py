@@ -80,6 +80,7 @@ class Supervisor:
         make_docket: Callable[[], Client],
         time_limit: Callable[[Delivery], float | None] = lambda _d: None,
         on_child_start: Callable[[int], None] | None = None,
+        on_child_exit: Callable[[int, int], None] | None = None,
         poll_interval: float = 0.05,
         label: Callable[[Delivery], str] = lambda d: d.execution_id,
         on_poll: Callable[[Supervisor], None] | None = None,
@@ -91,6 +92,8 @@ class Supervisor:
         self.make_docket = make_docket
         self.time_limit = time_limit
         self.on_child_start = on_child_start
+        self.on_child_exit = on_child_exit
+        """Called in a child as it exits, with its slot and exit code (not after SIGKILL)."""
         self.poll_interval = poll_interval
         self.label = label
         self.on_poll = on_poll
@@ -267,6 +270,11 @@ class Supervisor:
                 log.exception("prefork: child %d crashed", slot)
                 code = 1
             finally:
+                if self.on_child_exit is not None:
+                    try:
+                        self.on_child_exit(slot, code)
+                    except BaseException:  # the child exits whatever its callback does
+                        log.exception("prefork: exit callback of child %d failed", slot)
                 logging.shutdown()
                 os._exit(code)
         self.children[pid] = _Child(slot, pid, time.monotonic())

@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from .. import signals
+from ..app import lifecycle
 from ..contrib import integrations
 from ..engine import Delivery, Hook, Outcome, PerpetualSpec, Worker, WorkerSettings
 from ..keys import static_key
@@ -131,10 +131,7 @@ class WorkController:
         level = self.loglevel
         if isinstance(level, str):
             level = logging.getLevelName(level.upper())
-        received = signals.setup_logging.send(
-            sender=None, loglevel=level, logfile=self.logfile, format=None, colorize=False
-        )
-        if any(r for _recv, r in received) or received:
+        if lifecycle.logging_taken_over(level, self.logfile):
             return
         if self.app.conf.get("worker_hijack_root_logger", True):
             root = logging.getLogger()
@@ -142,22 +139,7 @@ class WorkController:
                 root.removeHandler(handler)
             stream: Any = open(self.logfile, "a") if self.logfile else sys.stderr  # noqa: SIM115
             self._install_log_handlers(stream, level)
-        signals.after_setup_logger.send(
-            sender=None,
-            logger=logging.getLogger(),
-            loglevel=level,
-            logfile=self.logfile,
-            format=None,
-            colorize=False,
-        )
-        signals.after_setup_task_logger.send(
-            sender=None,
-            logger=logging.getLogger("celery.task"),
-            loglevel=level,
-            logfile=self.logfile,
-            format=None,
-            colorize=False,
-        )
+        lifecycle.logging_set_up(level, self.logfile)
 
     def _install_log_handlers(self, stream: Any, level: int) -> None:
         """Celery's two formats: ``worker_log_format`` on the root logger, and
@@ -286,11 +268,11 @@ class WorkController:
 
     def _prepare(self) -> None:
         app = self.app
-        signals.celeryd_init.send(sender=self.hostname, instance=self, conf=app.conf, options={})
+        lifecycle.worker_configured(self, self.hostname, app.conf)
         app.loader_import_modules()
         app.finalize()
         warn_long_lease(app.conf)
-        signals.worker_init.send(sender=self)
+        lifecycle.worker_init(self)
         integrations.autoload()
         integrations.attach_worker(self)
         from ..cutover.intake import attach  # warns about Celery's backlog; --celery-intake
@@ -308,7 +290,7 @@ class WorkController:
         self._worker = worker
         mailbox = self._mailbox
         worker.install_signal_handlers()
-        signals.worker_process_init.send(sender=None)
+        lifecycle.process_init()
         integrations.autoload()  # tracing is often set up in worker_process_init
         self._on_ready(worker)
         if mailbox is not None:
@@ -321,13 +303,14 @@ class WorkController:
                 mailbox.stop()
             if agent is not None:
                 agent.stop()
-            signals.worker_shutdown.send(sender=self)
+            lifecycle.process_shutdown(0)
+            lifecycle.worker_shutdown(self)
         return 0
 
     def _on_ready(self, worker: Worker | None) -> None:
         def announce() -> None:
             log.info("%s ready.", self.hostname)
-            signals.worker_ready.send(sender=self)
+            lifecycle.worker_ready(self)
 
         if worker is None:
             announce()
@@ -364,7 +347,7 @@ class WorkController:
             import multiprocessing
 
             multiprocessing.current_process().name = f"ForkPoolWorker-{slot + 1}"
-            signals.worker_process_init.send(sender=None)
+            lifecycle.process_init()
 
         integrations.autoload()  # tracing is often set up in worker_process_init
 
@@ -375,6 +358,7 @@ class WorkController:
             make_docket=lambda: app.docket,
             time_limit=handler.hard_limit_of,
             on_child_start=child_started,
+            on_child_exit=lambda _slot, code: lifecycle.process_shutdown(code),
             label=handler.task_id_of,
             on_poll=mailbox,
             lease_seconds=self._lease_seconds(),
@@ -385,7 +369,7 @@ class WorkController:
         finally:
             mailbox.close()
             integrations.worker_offline(self)
-            signals.worker_shutdown.send(sender=self)
+            lifecycle.worker_shutdown(self)
 
     # -- in-process use (tests) ---------------------------------------------------------------
 
@@ -427,7 +411,7 @@ class WorkController:
         if agent is not None:
             agent.stop()
         integrations.detach_worker(self)
-        signals.worker_shutdown.send(sender=self)
+        lifecycle.worker_shutdown(self)
 
 
 #: a lease from visibility_timeout longer than this is warned about at start-up

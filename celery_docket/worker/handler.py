@@ -20,7 +20,8 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
-from .. import signals, states
+from .. import states
+from ..app import lifecycle
 from ..app.task import Context, actual_ignore_result
 from ..app.trace import LOG_RECEIVED, LOG_SUCCESS, run_task
 from ..engine import Call, Delivery, Outcome, ResultWrite
@@ -224,9 +225,7 @@ class CeleryHandler:
                 name,
             )
             unknown = NotRegistered(name)
-            signals.task_unknown.send(
-                sender=self, message=message, exc=unknown, name=name, id=task_id
-            )
+            lifecycle.unknown(self, message, unknown, name, task_id)
             write = self._write(task_id, states.FAILURE, unknown)
             self._fail_chord(message, unknown, write=write)
             return Outcome.dead(f"unregistered task {name!r}", write)
@@ -241,7 +240,7 @@ class CeleryHandler:
             )
         request = self._request(d, message, task, args, kwargs, embed)
         log.info(LOG_RECEIVED, {"name": name, "id": task_id})
-        signals.task_received.send(sender=self, request=request)
+        lifecycle.received(self, request)
         if d.fate is not None and d.fate.startswith("revoked"):
             signum = d.fate.partition(":")[2]
             return self._revoked(
@@ -256,22 +255,12 @@ class CeleryHandler:
             tlog.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
             killed = TimeLimitExceeded(float(hard) if hard else hard)
             task.on_failure(killed, task_id, args, kwargs, None)
-            signals.task_failure.send(
-                sender=task,
-                task_id=task_id,
-                exception=killed,
-                args=args,
-                kwargs=kwargs,
-                traceback=None,
-                einfo=None,
-            )
+            lifecycle.failure(task, task_id, killed, args, kwargs)
             return Outcome.done(self._write(task_id, states.FAILURE, killed, request=request))
         expires = headers.get("expires")
         if expires and parse_date(expires) < datetime.now(timezone.utc):
             log.info("Discarding expired task %s[%s]", name, task_id)
-            signals.task_revoked.send(
-                sender=task, request=request, terminated=False, signum=None, expired=True
-            )
+            lifecycle.revoked(task, request, terminated=False, signum=None, expired=True)
             from ..exceptions import TaskRevokedError
 
             return Outcome.done(
@@ -343,9 +332,9 @@ class CeleryHandler:
                 chords.on_header_failed(self.app, request, exc)
             except Exception:
                 log.exception("chord of revoked task %s", task_id)
-        signals.task_revoked.send(
-            sender=task,
-            request=request,
+        lifecycle.revoked(
+            task,
+            request,
             terminated=terminated,
             signum=int(signum) if signum is not None else None,
             expired=False,
@@ -369,9 +358,7 @@ class CeleryHandler:
         d = Delivery(queue, "", message.id, message.task, body, 1, False, "", False)
         request = self._request(d, message, task, args, kwargs, embed)
         log.info("Discarded revoked task: %s[%s]", task.name, message.id)
-        signals.task_revoked.send(
-            sender=task, request=request, terminated=False, signum=None, expired=False
-        )
+        lifecycle.revoked(task, request, terminated=False, signum=None, expired=False)
 
     def _info(self, d: Delivery, request: Context, task: Any, started: float) -> dict[str, Any]:
         """Celery's TASK_INFO of a running task (for ``inspect active``), built on demand."""
@@ -531,15 +518,7 @@ class CeleryHandler:
                 return Outcome.again(None, message.encode(), attempt=d.attempt + 1)
             # never runs again: a terminal FAILURE (Celery stores one too), kept as a dead letter
             exc = outcome.exception
-            signals.task_failure.send(
-                sender=task,
-                task_id=task_id,
-                exception=exc,
-                args=request.args,
-                kwargs=request.kwargs,
-                traceback=None,
-                einfo=None,
-            )
+            lifecycle.failure(task, task_id, exc, request.args, request.kwargs)
             write = (
                 self._write(task_id, states.FAILURE, exc, request=request)
                 if self._store_wanted(task, request, states.FAILURE)
