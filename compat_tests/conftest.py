@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.conftest import redis_server_url  # noqa: F401 - fixture
+from tests.conftest import isolate_shared_tasks, redis_server_url  # noqa: F401 - fixtures
 
 #: projects copied and run by their scenarios (their own suites import real Celery)
 collect_ignore_glob = ["projects/*"]

@@ -27,6 +27,32 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip)
 
 
+def _defined_in_a_test(callback: object) -> bool:
+    """Whether a finalizer registers a function defined inside a test (``<locals>``)."""
+    for cell in getattr(callback, "__closure__", None) or ():
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if callable(value) and "<locals>" in getattr(value, "__qualname__", ""):
+            return True
+    return False
+
+
+@pytest.fixture(autouse=True)
+def isolate_shared_tasks() -> Iterator[None]:
+    """A ``@shared_task`` defined inside a test is bound to every app finalized later, as in
+    Celery; without this, one test's task would land, as a duplicate name, in the next
+    test's app. Module-level shared tasks stay registered (their modules stay imported)."""
+    from celery_docket import _state
+
+    before = list(_state._on_app_finalizers)
+    yield
+    _state._on_app_finalizers[:] = [
+        cb for cb in _state._on_app_finalizers if cb in before or not _defined_in_a_test(cb)
+    ]
+
+
 @pytest.fixture(scope="session")
 def redis_server_url() -> Iterator[str]:
     url = os.environ.get("CELERY_DOCKET_TEST_REDIS")

@@ -693,14 +693,14 @@ def _spawn_worker(
     tmp_path: Path, url: str, prefix: str, *args: str, lease: float = 30
 ) -> subprocess.Popen[bytes]:
     (tmp_path / "ctlproj.py").write_text(textwrap.dedent(PROJECT))
-    log = open(tmp_path / f"worker-{uuid.uuid4().hex[:4]}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen(
-        [*_script(), "-A", "ctlproj", "worker", "-l", "INFO", *args],
-        cwd=tmp_path,
-        env=_env(url, prefix, lease),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / f"worker-{uuid.uuid4().hex[:4]}.log", "wb") as log:  # the child's copy
+        return subprocess.Popen(
+            [*_script(), "-A", "ctlproj", "worker", "-l", "INFO", *args],
+            cwd=tmp_path,
+            env=_env(url, prefix, lease),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

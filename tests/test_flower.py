@@ -83,13 +83,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
     (tmp_path / "flowerapp.py").write_text(textwrap.dedent(APP.format(url=url)))
     port = free_port()
     env = dict(os.environ, FLOWER_UNAUTHENTICATED_API="1")
-    flower = subprocess.Popen(
-        [str(BIN / "celery"), f"--broker={url}", "flower", f"--port={port}", "--address=127.0.0.1"],
-        cwd=tmp_path,
-        env=env,
-        stdout=open(tmp_path / "flower.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "flower.log", "wb") as log:  # Flower writes through its own copy
+        flower = subprocess.Popen(
+            [str(BIN / "celery"), f"--broker={url}", "flower", f"--port={port}"]
+            + ["--address=127.0.0.1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: get(port, "/api/workers?status=1") is not None, 30, "Flower's API")
         yield url, port, tmp_path
@@ -102,14 +104,15 @@ def setup(tmp_path: Path) -> Iterator[tuple[str, int, Path]]:
 def test_flower_lists_our_tasks_and_worker(setup: tuple[str, int, Path], pool: str) -> None:
     url, port, tmp_path = setup
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
-    worker = subprocess.Popen(
-        [str(BIN / "celery-docket"), "-A", "flowerapp", "worker", "-E", "-P", pool]
-        + ["-c", "2", "-n", "flower@testhost", "-l", "INFO"],
-        cwd=tmp_path,
-        env=env,
-        stdout=open(tmp_path / "worker.log", "wb"),  # noqa: SIM115
-        stderr=subprocess.STDOUT,
-    )
+    with open(tmp_path / "worker.log", "wb") as log:  # the worker writes through its own copy
+        worker = subprocess.Popen(
+            [str(BIN / "celery-docket"), "-A", "flowerapp", "worker", "-E", "-P", pool]
+            + ["-c", "2", "-n", "flower@testhost", "-l", "INFO"],
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     node = "flower@testhost"
     try:
         # Flower's event capture is live once it has heard our heartbeat

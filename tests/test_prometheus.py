@@ -146,6 +146,7 @@ def test_prefork_cli_worker_serves_the_childrens_counts(
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    log.close()  # the worker writes through its own copy
     client = Celery("client", broker=redis_server_url, set_as_current=False)
     client.conf.docket_key_prefix = prefix
     try:

@@ -83,13 +83,14 @@ def test_property_slots_of_one_task_never_closer_than_its_interval(
 
 def _worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "celery_docket.cli.main", "-A", "tests.rate_limited_app"]
-    return subprocess.Popen(
-        [*cmd, "worker", "-P", "threads", "-c", "4", "-l", "WARNING"],
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:  # the worker writes through its own copy
+        return subprocess.Popen(
+            [*cmd, "worker", "-P", "threads", "-c", "4", "-l", "WARNING"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 @pytest.mark.redis

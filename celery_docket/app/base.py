@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import socket
@@ -22,6 +21,7 @@ from ..fixups import discovered_packages, install_fixups
 from ..keys import TASK_META_PREFIX
 from .duplicates import KEPT_FIRST, REPLACED, warn_duplicate
 from .publish import Publishing
+from .pydantic import PYDANTIC_OPTIONS, wrap_task_function
 from .redis_options import backend_options, broker_options, durable_enqueue
 from .requests import refuse_custom_request
 from .task import Task
@@ -325,32 +325,17 @@ class Celery(Publishing):
         base = base or self.Task
         if name in self._tasks:
             existing = self._tasks[name]
-            if getattr(existing, "__wrapped__", None) is not fun:
+            # read off the class: through the instance a plain function comes back bound
+            if vars(type(existing)).get("__wrapped__") is not fun:
                 warn_duplicate(self, name, existing, fun, KEPT_FIRST)
             return existing
         options.pop("_force_evaluate", None)
         options.pop("lazy", None)
-        pydantic_options = {
-            key: options.pop(key)
-            for key in ("pydantic", "pydantic_strict", "pydantic_context", "pydantic_dump_kwargs")
-            if key in options
-        }
-        if pydantic_options.get("pydantic"):
-            from .pydantic import pydantic_wrapper
-
-            original = fun
-            fun = pydantic_wrapper(
-                self,
-                fun,
-                name,
-                strict=bool(pydantic_options.get("pydantic_strict", False)),
-                context=pydantic_options.get("pydantic_context"),
-                dump_kwargs=pydantic_options.get("pydantic_dump_kwargs"),
-            )
-            options["_dump_arguments"] = staticmethod(
-                functools.partial(fun.dump_arguments, bound=bind)  # type: ignore[attr-defined]
-            )
-            options["__wrapped__"] = original
+        if options.get("pydantic"):
+            fun = wrap_task_function(self, fun, name, bind, options)
+        else:
+            for key in PYDANTIC_OPTIONS:
+                options.pop(key, None)
         namespace = {
             "app": self,
             "name": name,

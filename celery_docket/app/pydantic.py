@@ -18,7 +18,7 @@ from typing import Any
 
 from ..exceptions import ImproperlyConfigured
 
-__all__ = ("PydanticTask", "pydantic_wrapper")
+__all__ = ("PYDANTIC_OPTIONS", "PydanticTask", "pydantic_wrapper", "wrap_task_function")
 
 
 def _unwrap_optional(annotation: Any) -> Any:
@@ -148,3 +148,28 @@ def pydantic_wrapper(
 ) -> Callable[..., Any]:
     """``fun`` validating and dumping pydantic models (Celery's ``pydantic=True``)."""
     return PydanticTask(app, fun, name, strict, context, dump_kwargs).wrap()
+
+
+PYDANTIC_OPTIONS = ("pydantic", "pydantic_strict", "pydantic_context", "pydantic_dump_kwargs")
+"""The task options that belong to the pydantic wrapper, not to the task class."""
+
+
+def wrap_task_function(
+    app: Any, fun: Callable[..., Any], name: str, bind: bool, options: dict[str, Any]
+) -> Callable[..., Any]:
+    """``fun`` wrapped to validate and dump models; takes the pydantic keys out of ``options``
+    and puts in what the task class needs (the argument dumper, the original function)."""
+    settings = {key: options.pop(key) for key in PYDANTIC_OPTIONS if key in options}
+    wrapped = pydantic_wrapper(
+        app,
+        fun,
+        name,
+        strict=bool(settings.get("pydantic_strict", False)),
+        context=settings.get("pydantic_context"),
+        dump_kwargs=settings.get("pydantic_dump_kwargs"),
+    )
+    options["_dump_arguments"] = staticmethod(
+        functools.partial(wrapped.dump_arguments, bound=bind)  # type: ignore[attr-defined]
+    )
+    options["__wrapped__"] = fun
+    return wrapped

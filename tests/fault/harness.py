@@ -309,6 +309,7 @@ class Pools:
         proc = subprocess.Popen(
             args, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        log.close()  # the supervisor writes through its own copy
         self.procs.append(proc)
         wait_until(lambda: len(self.children(name, proc.pid)) >= processes, 20, what="ready")
         return proc

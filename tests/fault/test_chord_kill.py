@@ -34,12 +34,13 @@ class Workers:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, name: str) -> None:
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed once passed on
         cmd = [sys.executable, "-m", "celery_docket.cli.main", "-A", "tests.fault.chord_kill_app"]
         cmd += ["worker", "-P", "solo", "-n", f"{name}@%h", "-l", "INFO"]
         self.procs[name] = subprocess.Popen(
             cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+        log.close()  # the worker writes through its own copy
 
     def kill9(self, name: str) -> None:
         os.killpg(self.procs[name].pid, signal.SIGKILL)

@@ -24,7 +24,7 @@ class Workers:
 
     def start(self, name: str, command: str = "worker") -> None:
         """Start ``celery-docket worker`` (solo pool) or ``celery-docket beat``."""
-        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed once passed on
         pool = ["-P", "solo", "-n", f"{name}@%h"] if command == "worker" else []
         self.procs[name] = subprocess.Popen(
             [
@@ -43,6 +43,7 @@ class Workers:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        log.close()  # the process writes through its own copy
 
     def kill9(self, name: str) -> float:
         t = time.time()

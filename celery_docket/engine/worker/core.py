@@ -18,6 +18,7 @@ This module holds the public face (start, stop, queues, signals) and startup and
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -231,10 +232,23 @@ class Worker(Reading, Executing, Committing, Moving, LeaseKeeping):
         except (redis.RedisError, OSError) as exc:
             log.warning("worker: could not tidy up on shutdown (%s)", exc)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._close_loop(self._loop)
         log.info("worker: %s stopped after %d tasks", self.consumer, self.processed)
         if self.hooks.on_worker_stop:
             self.hooks.fire("on_worker_stop", self)
+
+    def _close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Stop the coroutine handlers' loop, wait for its thread, and close it (its selector
+        and self-pipe sockets are freed now, not whenever the collector gets to them)."""
+        loop.call_soon_threadsafe(loop.stop)
+        for t in self._threads:
+            if t.name == "docket-asyncio":
+                t.join(timeout=5)
+                if t.is_alive():
+                    log.warning("worker: the asyncio loop did not stop; left open")
+                    return
+        loop.close()
+        self._loop = None
 
 
 __all__ = ["Handler", "PerpetualSpec", "Worker", "WorkerSettings", "workers_key"]
