@@ -218,6 +218,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+def command_calls(r: redis.Redis) -> dict[str, int]:
+    """Calls per Redis command so far (``INFO commandstats``)."""
+    stats = r.info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+def per_task(before: dict[str, int], after: dict[str, int], n: int) -> str:
+    """Redis commands per task between two ``command_calls`` (the harness's own included)."""
+    diff = {k: (v - before.get(k, 0)) / n for k, v in after.items() if v > before.get(k, 0)}
+    return ", ".join(f"{k} {v:.2f}" for k, v in sorted(diff.items(), key=lambda kv: -kv[1]))
+
+
 def report(name: str, late: list[float]) -> dict[str, Any]:
     early = [v for v in late if v < 0]
     row = {
@@ -242,6 +254,7 @@ def main() -> int:
     p.add_argument("--spacing-ms", type=float, default=10.0, help="spacing of phase b (10)")
     p.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window (10)")
     p.add_argument("--concurrency", type=int, default=2)
+    p.add_argument("--only", choices=("a", "b"), help="run one phase only")
     p.add_argument("--json", metavar="PATH", help="also write the results here")
     args = p.parse_args()
 
@@ -278,23 +291,26 @@ def main() -> int:
             " of one core)"
         )
 
-        sent = time.monotonic()
-        for i in range(args.n):
-            task.apply_async(args=(f"burst-{i}",), countdown=1)
-        print(f"(a) sent in {1000 * (time.monotonic() - sent):.0f} ms")
-        results["burst"] = report(
-            f"(a) burst {args.n} x countdown=1", collect(r, "burst", args.n, 60)
-        )
-        time.sleep(0.5)
-        next_at = time.monotonic()
-        for i in range(args.n):
-            next_at += args.spacing_ms / 1000.0
-            time.sleep(max(0.0, next_at - time.monotonic()))
-            task.apply_async(args=(f"spaced-{i}",), countdown=2)
-        results["spaced"] = report(
-            f"(b) {args.n} x countdown=2, {args.spacing_ms:g} ms apart",
-            collect(r, "spaced", args.n, 60),
-        )
+        spaced = f"(b) {args.n} x countdown=2, {args.spacing_ms:g} ms apart"
+        phases = [
+            ("burst", f"(a) burst {args.n} x countdown=1", 1.0, 0.0),
+            ("spaced", spaced, 2.0, args.spacing_ms / 1000.0),
+        ]
+        for (key, title, countdown, spacing), letter in zip(phases, "ab", strict=True):
+            if args.only not in (None, letter):
+                continue
+            calls, cpu = command_calls(r), sum(map(proc_cpu, pids)) + server.cpu()
+            sent = next_at = time.monotonic()
+            for i in range(args.n):
+                next_at += spacing
+                time.sleep(max(0.0, next_at - time.monotonic()))
+                task.apply_async(args=(f"{key}-{i}",), countdown=countdown)
+            print(f"{title}: sent in {1000 * (time.monotonic() - sent):.0f} ms")
+            results[key] = report(title, collect(r, key, args.n, 60))
+            cpu = sum(map(proc_cpu, pids)) + server.cpu() - cpu
+            print(f"    Redis calls per task: {per_task(calls, command_calls(r), args.n)}")
+            print(f"    worker tree + redis-server CPU per task: {1000 * cpu / args.n:.2f} ms")
+            time.sleep(0.5)
     finally:
         if worker is not None:
             worker.stop()
@@ -302,7 +318,7 @@ def main() -> int:
         shutil.rmtree(logdir, ignore_errors=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    early = results["burst"]["early"] + results["spaced"]["early"]
+    early = sum(row["early"] for key, row in results.items() if key != "idle")
     return 1 if early else 0
 
 
