@@ -67,7 +67,7 @@ def _ready(sender: object = None, **_kw: object) -> None:
 def stamp(self: Any, tag: str) -> None:
     """Record the body's start time first, then the ETA the request carries."""
     started = time.time()
-    side().rpush("cdl:stamps", json.dumps([tag, started, self.request.eta]))
+    side().rpush("cdl:stamps", json.dumps([tag, started, self.request.eta, os.getpid()]))
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def collect(r: redis.Redis, prefix: str, n: int, timeout: float) -> list[float]:
                 Path(os.environ["CDL_DUMP"] + prefix).write_text(json.dumps(mine))
             return [
                 (started - datetime.fromisoformat(eta).timestamp()) * 1000.0
-                for _tag, started, eta in mine
+                for _tag, started, eta, _pid in mine
                 if eta is not None  # the warm-up's task without a countdown
             ]
         time.sleep(0.1)
@@ -275,21 +275,22 @@ def main() -> int:
         time.sleep(1.0)
 
         pids = worker.tree()
-        cpu0, rcpu0, t0 = sum(map(proc_cpu, pids)), server.cpu(), time.monotonic()
-        time.sleep(args.idle_seconds)
-        window = time.monotonic() - t0
-        worker_cpu = sum(map(proc_cpu, pids)) - cpu0
-        redis_cpu = server.cpu() - rcpu0
-        results["idle"] = {
-            "seconds": round(window, 2),
-            "worker_cpu_s": round(worker_cpu, 3),
-            "redis_cpu_s": round(redis_cpu, 3),
-        }
-        print(
-            f"idle {window:.1f}s: worker tree ({len(pids)} processes) CPU {worker_cpu:.3f}s, "
-            f"redis-server CPU {redis_cpu:.3f}s ({100 * (worker_cpu + redis_cpu) / window:.2f}%"
-            " of one core)"
-        )
+        if args.idle_seconds > 0:
+            cpu0, rcpu0, t0 = sum(map(proc_cpu, pids)), server.cpu(), time.monotonic()
+            time.sleep(args.idle_seconds)
+            window = time.monotonic() - t0
+            worker_cpu = sum(map(proc_cpu, pids)) - cpu0
+            redis_cpu = server.cpu() - rcpu0
+            results["idle"] = {
+                "seconds": round(window, 2),
+                "worker_cpu_s": round(worker_cpu, 3),
+                "redis_cpu_s": round(redis_cpu, 3),
+            }
+            print(
+                f"idle {window:.1f}s: worker tree ({len(pids)} processes) CPU "
+                f"{worker_cpu:.3f}s, redis-server CPU {redis_cpu:.3f}s "
+                f"({100 * (worker_cpu + redis_cpu) / window:.2f}% of one core)"
+            )
 
         spaced = f"(b) {args.n} x countdown=2, {args.spacing_ms:g} ms apart"
         phases = [
@@ -299,7 +300,7 @@ def main() -> int:
         for (key, title, countdown, spacing), letter in zip(phases, "ab", strict=True):
             if args.only not in (None, letter):
                 continue
-            calls, cpu = command_calls(r), sum(map(proc_cpu, pids)) + server.cpu()
+            calls, wcpu, rcpu = command_calls(r), sum(map(proc_cpu, pids)), server.cpu()
             sent = next_at = time.monotonic()
             for i in range(args.n):
                 next_at += spacing
@@ -307,9 +308,12 @@ def main() -> int:
                 task.apply_async(args=(f"{key}-{i}",), countdown=countdown)
             print(f"{title}: sent in {1000 * (time.monotonic() - sent):.0f} ms")
             results[key] = report(title, collect(r, key, args.n, 60))
-            cpu = sum(map(proc_cpu, pids)) + server.cpu() - cpu
+            wcpu, rcpu = sum(map(proc_cpu, pids)) - wcpu, server.cpu() - rcpu
             print(f"    Redis calls per task: {per_task(calls, command_calls(r), args.n)}")
-            print(f"    worker tree + redis-server CPU per task: {1000 * cpu / args.n:.2f} ms")
+            print(
+                f"    CPU per task: worker tree {1000 * wcpu / args.n:.2f} ms, "
+                f"redis-server {1000 * rcpu / args.n:.2f} ms (sending and waiting included)"
+            )
             time.sleep(0.5)
     finally:
         if worker is not None:
