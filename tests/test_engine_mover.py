@@ -123,3 +123,17 @@ def test_a_backup_mover_moves_parked_work_once_it_is_late_by_its_grace(
         late.append(starts.at[e.id] - e.when_ms / 1000)
     assert grace - 0.05 <= late[0] < grace + 5.0  # the head: woken for after its grace
     assert 0 <= late[1] < grace + 5.0  # due meanwhile: moved with it
+
+
+def test_a_worker_of_several_queues_moves_each_queues_parked_work(
+    redis_server_url: str, prefix: str
+) -> None:
+    """One queue moves with a direct call, several in one pipeline: both paths move."""
+    d = Docket(redis_server_url, prefix=prefix)
+    starts = Starts()
+    worker = Worker(d, starts, WorkerSettings(queues=["a", "b"], pool="solo"))
+    with running(worker):
+        parked = [d.enqueue(Call("f", b"json:[]", queue=q, when=time.time() + 0.2)) for q in "ab"]
+        starts.wait_for(2, timeout=10)
+    for e in parked:
+        assert e.when_ms is not None and starts.at[e.id] * 1000 >= e.when_ms
