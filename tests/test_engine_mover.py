@@ -42,6 +42,18 @@ class Starts:
         assert len(self.at) >= n, f"{len(self.at)} of {n} ran within {timeout}s"
 
 
+def wall_minus_monotonic() -> float:
+    """``time.time() - time.monotonic()``, from the tightest of a few samples (a preemption
+    between the two reads must not count)."""
+    samples = []
+    for _ in range(20):
+        before = time.monotonic()
+        wall = time.time()
+        after = time.monotonic()
+        samples.append((after - before, wall - (before + after) / 2))
+    return min(samples)[1]
+
+
 def test_an_earlier_entry_parked_while_the_mover_sleeps_wakes_it(
     redis_server_url: str, prefix: str
 ) -> None:
@@ -87,7 +99,7 @@ def test_parked_work_never_starts_early(redis_server_url: str, prefix: str) -> N
 def test_the_mover_wakes_at_the_head_not_a_rounded_millisecond_later(
     redis_server_url: str, prefix: str
 ) -> None:
-    """``_move_due`` returns the head's due time on the local clock, through an offset to
+    """``_move_due`` returns the head's due time (on the monotonic clock), through an offset to
     Redis's clock measured to the microsecond: off by at most half a round trip (this
     redis-server runs on this host, so both clocks are one), where rounding Redis's now to
     the millisecond would oversleep by up to a millisecond."""
@@ -98,7 +110,8 @@ def test_the_mover_wakes_at_the_head_not_a_rounded_millisecond_later(
     assert e.when_ms is not None
     for _ in range(20):
         before = time.time()
-        wake_at = worker._move_due()
+        deadline = worker._move_due()
+        wake_at = wall_minus_monotonic() + deadline  # on the wall clock
         round_trip_ms = (time.time() - before) * 1000
         assert abs(wake_at * 1000 - e.when_ms) <= round_trip_ms / 2 + 0.05
     d.close()
@@ -137,3 +150,20 @@ def test_a_worker_of_several_queues_moves_each_queues_parked_work(
         starts.wait_for(2, timeout=10)
     for e in parked:
         assert e.when_ms is not None and starts.at[e.id] * 1000 >= e.when_ms
+
+
+def test_the_mover_sleeps_at_most_its_backstop_on_the_monotonic_clock(
+    redis_server_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing parked: the wake-up is ``move_idle_seconds`` away on the monotonic clock, even
+    after the wall clock stepped back an hour (the sleep must not follow it)."""
+    d = Docket(redis_server_url, prefix=prefix)
+    worker = Worker(d, Starts(), WorkerSettings(pool="solo", move_idle_seconds=0.5))
+    d.ensure_group("default")
+    before = time.monotonic()
+    deadline = worker._move_due()
+    assert before + 0.5 - 0.01 <= deadline <= time.monotonic() + 0.5
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)
+    assert worker._move_due() <= time.monotonic() + 0.5
+    d.close()

@@ -1,9 +1,9 @@
 """The mover loop: due work goes from each queue's sorted set to its stream.
 
 One atomic script per queue moves at most ``move_batch`` due entries, on Redis's clock. The
-loop then sleeps in the client until the earliest due time (bounded to a second), woken early
-by a pub/sub notice when an earlier time is parked: a short blocking read is no timer (with
-Redis's default ``hz 10`` it returns after ~100 ms).
+loop then sleeps in the client until the earliest due time (bounded: ``move_idle_seconds``,
+a second), woken early by a pub/sub notice when an earlier time is parked: a short blocking
+read is no timer (with Redis's default ``hz 10`` it returns after ~100 ms).
 
 The wake-up time is the head's due time on the local clock, through an offset measured to the
 microsecond at each move (Redis's ``TIME`` taken as read half-way through the round trip).
@@ -29,8 +29,9 @@ class Moving(WorkerState):
     """The mover's part of ``Worker``."""
 
     def _move_due(self) -> float:
-        """Move due work of every queue; returns the local time (``time.time()``) to wake
-        up at for the next due time (at most ``move_idle_seconds`` away)."""
+        """Move due work of every queue; returns when to wake up for the next due time, on
+        the monotonic clock (a wall-clock step must not stall the mover), at most
+        ``move_idle_seconds`` away."""
         queues, batch = list(self.keys.values()), self.settings.move_batch
         sent = time.time()
         if len(queues) == 1:  # the common case: no pipeline (most of a move's client CPU)
@@ -41,7 +42,7 @@ class Moving(WorkerState):
             for k in queues:
                 pipe.script(self._move, [k.due, k.stream], [k.run_prefix, batch])
             replies = pipe.execute()
-        received = time.time()
+        received, received_monotonic = time.time(), time.monotonic()
         local_ms = (sent + received) * 500.0  # the local time Redis's TIME is taken as
         wake_at = received + self.settings.move_idle_seconds
         grace = self.settings.move_grace_seconds
@@ -56,12 +57,13 @@ class Moving(WorkerState):
                 wake_at = min(wake_at, (head_ms - self.clock_offset_ms) / 1000.0 + grace)
         if moved:
             self.docket.backend.notify()
-        return wake_at
+        return received_monotonic + (wake_at - received)
 
     def _sleep_until(self, pubsub: Any, wake_at: float) -> None:
-        """Sleep until ``wake_at`` or a wake-up notice, checking for a stop each second."""
+        """Sleep until ``wake_at`` (monotonic) or a wake-up notice; a stop is noticed within
+        a second."""
         while not self.stopping:
-            wait = wake_at - time.time()
+            wait = wake_at - time.monotonic()
             if wait <= 0:
                 return
             if pubsub.get_message(timeout=min(wait, 1.0)) is not None:
