@@ -117,27 +117,6 @@ def test_the_mover_wakes_at_the_head_not_a_rounded_millisecond_later(
     d.close()
 
 
-def test_a_backup_mover_moves_parked_work_once_it_is_late_by_its_grace(
-    redis_server_url: str, prefix: str
-) -> None:
-    """A backup mover (a prefork child past the first) alone still moves everything, waking
-    its grace after the head's due time (then it moves all that is due): while the first
-    child is alive, the backups find nothing left instead of racing it for each due time."""
-    d = Docket(redis_server_url, prefix=prefix)
-    starts = Starts()
-    grace = 0.4
-    worker = Worker(d, starts, WorkerSettings(pool="solo", move_grace_seconds=grace))
-    with running(worker):
-        parked = [d.enqueue(Call("f", b"json:[]", when=time.time() + 0.1 * i)) for i in (1, 2)]
-        starts.wait_for(2, timeout=10)
-    late = []
-    for e in parked:
-        assert e.when_ms is not None
-        late.append(starts.at[e.id] - e.when_ms / 1000)
-    assert grace - 0.05 <= late[0] < grace + 5.0  # the head: woken for after its grace
-    assert 0 <= late[1] < grace + 5.0  # due meanwhile: moved with it
-
-
 def test_a_worker_of_several_queues_moves_each_queues_parked_work(
     redis_server_url: str, prefix: str
 ) -> None:

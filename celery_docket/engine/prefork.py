@@ -1,9 +1,7 @@
 """The prefork pool: a supervisor that forks N child consumers and keeps them alive.
 
 Each child is an ordinary solo ``Worker`` named ``<node>-<slot>``, so a child that replaces a
-dead one adopts its pending entries at once. The first child moves parked work when due; the
-others are backup movers (``move_grace_seconds``), so N children cost one move per due time,
-not N. The supervisor restarts children that exit
+dead one adopts its pending entries at once. The supervisor restarts children that exit
 (max-tasks-per-child, crashes) and enforces hard time limits: each child publishes the
 deadline of the task it is running in a shared memory slot; past it, the supervisor records
 the message's fate in Redis and kills the child, and the replacement reports the outcome
@@ -38,7 +36,6 @@ from .lua import Pipeline, Script
 from .messages import Delivery, Outcome
 from .scripts import RENEW
 from .worker import Worker
-from .worker.settings import BACKUP_MOVE_GRACE
 
 log = logging.getLogger("celery_docket.engine.prefork")
 
@@ -263,9 +260,6 @@ class Supervisor:
                     self.on_child_start(slot)
 
                 worker = self.make_worker(slot, _SlotHook(self, slot))
-                if slot and not worker.settings.move_grace_seconds:
-                    # one child moves parked work on time, the others back it up
-                    worker.settings.move_grace_seconds = BACKUP_MOVE_GRACE
                 worker.install_signal_handlers(child=True)
                 self._obey_kill_requests(slot)
                 worker.run()

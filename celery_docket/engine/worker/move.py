@@ -10,10 +10,6 @@ microsecond at each move (Redis's ``TIME`` taken as read half-way through the ro
 Rounding Redis's now down to the millisecond would oversleep by up to a millisecond; a
 wake-up a little early costs one more move that finds nothing due, never an early start:
 what is due is decided by the script, on Redis's clock.
-
-A backup mover (``move_grace_seconds`` > 0: the children of a prefork pool past the first)
-wakes that much after each due time: while the first child moves on time it finds nothing
-to do, a few times a second at most; should that child be gone, work is that much late.
 """
 
 from __future__ import annotations
@@ -45,7 +41,6 @@ class Moving(WorkerState):
         received, received_monotonic = time.time(), time.monotonic()
         local_ms = (sent + received) * 500.0  # the local time Redis's TIME is taken as
         wake_at = received + self.settings.move_idle_seconds
-        grace = self.settings.move_grace_seconds
         moved = 0
         for count, head, now, micros in replies:
             moved += int(count)
@@ -54,7 +49,7 @@ class Moving(WorkerState):
                 wake_at = received
             head_ms = float(head)
             if head_ms >= 0:
-                wake_at = min(wake_at, (head_ms - self.clock_offset_ms) / 1000.0 + grace)
+                wake_at = min(wake_at, (head_ms - self.clock_offset_ms) / 1000.0)
         if moved:
             self.docket.backend.notify()
         return received_monotonic + (wake_at - received)

@@ -24,11 +24,6 @@ class PerpetualSpec:
     """Given Redis's now in ms, when the first run is due (None: now)."""
 
 
-BACKUP_MOVE_GRACE = 0.1
-"""``move_grace_seconds`` of prefork children past the first: how late parked work may get
-while the first child is being replaced, and how often (at most) each backup checks."""
-
-
 @dataclass
 class WorkerSettings:
     queues: list[str] = field(default_factory=lambda: ["default"])
@@ -45,10 +40,6 @@ class WorkerSettings:
     move_idle_seconds: float = 1.0
     """The mover's longest sleep: the backstop should a wake-up notice (pub/sub, not
     delivered while the mover is disconnected) be lost."""
-    move_grace_seconds: float = 0.0
-    """0: move work when due. More: a backup mover, which moves work only once it is this
-    late. A prefork pool's first child moves on time and the others stand by (see
-    ``BACKUP_MOVE_GRACE``), instead of every child running a move for each due time."""
     perpetual_refresh_seconds: float = 60.0
     max_tasks: int = 0
     """Stop after this many tasks (prefork children recycle this way); 0: never."""
