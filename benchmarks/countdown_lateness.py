@@ -2,6 +2,7 @@
 """Countdown lateness of a prefork worker: how long after its ETA a countdown task starts.
 
     python benchmarks/countdown_lateness.py [--n 200] [--spacing-ms 10] [--idle-seconds 10]
+                                            [--busy] [--only a|b|c] [--json PATH]
 
 Starts its own ``redis-server`` on a free loopback port and a ``celery-docket`` worker
 (``-P prefork -c 2``) running this file as its app, then, with the worker idle:
@@ -9,7 +10,9 @@ Starts its own ``redis-server`` on a free loopback port and a ``celery-docket`` 
 * measures the worker tree's and redis-server's CPU over ``--idle-seconds`` (busy polling
   would show here);
 * (a) burst: ``--n`` ``stamp.apply_async(countdown=1)`` sent back to back;
-* (b) spaced: ``--n`` ``stamp.apply_async(countdown=2)`` sent ``--spacing-ms`` apart.
+* (b) spaced: ``--n`` ``stamp.apply_async(countdown=2)`` sent ``--spacing-ms`` apart;
+* (c) with ``--busy``: (b) again while one child runs a task that holds the GIL throughout
+  (the other child must take the countdowns on time; its movers must not wait on the busy one).
 
 Lateness = ``time.time()`` at the task body's start - ``request.eta`` (one machine, one clock).
 A negative lateness is an early start: it is counted and the run exits 1. Everything it
@@ -68,6 +71,15 @@ def stamp(self: Any, tag: str) -> None:
     """Record the body's start time first, then the ETA the request carries."""
     started = time.time()
     side().rpush("cdl:stamps", json.dumps([tag, started, self.request.eta, os.getpid()]))
+
+
+@app.task(ignore_result=True, name="countdown_lateness.burn")
+def burn(seconds: float) -> None:
+    """Pure-Python work holding the GIL (the busy child of phase c)."""
+    end, x = time.monotonic() + seconds, 0
+    while time.monotonic() < end:
+        for i in range(1000):
+            x = (x * 31 + i) % 1_000_003
 
 
 # -- the driver ---------------------------------------------------------------------------
@@ -254,7 +266,10 @@ def main() -> int:
     p.add_argument("--spacing-ms", type=float, default=10.0, help="spacing of phase b (10)")
     p.add_argument("--idle-seconds", type=float, default=10.0, help="idle CPU window (10)")
     p.add_argument("--concurrency", type=int, default=2)
-    p.add_argument("--only", choices=("a", "b"), help="run one phase only")
+    p.add_argument("--only", choices=("a", "b", "c"), help="run one phase only")
+    p.add_argument(
+        "--busy", action="store_true", help="also (c): phase b while one child burns CPU"
+    )
     p.add_argument("--json", metavar="PATH", help="also write the results here")
     args = p.parse_args()
 
@@ -266,7 +281,8 @@ def main() -> int:
         r = server.client
         os.environ["CDL_BROKER_URL"] = server.url
         sys.path.insert(0, str(HERE))
-        task = importlib.import_module("countdown_lateness").stamp  # the app on this server
+        module = importlib.import_module("countdown_lateness")  # the app on this server
+        task = module.stamp
         worker = WorkerProc(server.url, args.concurrency, os.path.join(logdir, "worker.log"))
         worker.wait_ready(r, args.concurrency + 1)
         task.apply_async(args=("warm-0",))  # children import and connect before timing
@@ -293,13 +309,18 @@ def main() -> int:
             )
 
         spaced = f"(b) {args.n} x countdown=2, {args.spacing_ms:g} ms apart"
+        wanted = args.only or ("abc" if args.busy else "ab")
         phases = [
             ("burst", f"(a) burst {args.n} x countdown=1", 1.0, 0.0),
             ("spaced", spaced, 2.0, args.spacing_ms / 1000.0),
+            ("busy", "(c) as (b), one child busy", 2.0, args.spacing_ms / 1000.0),
         ]
-        for (key, title, countdown, spacing), letter in zip(phases, "ab", strict=True):
-            if args.only not in (None, letter):
+        for (key, title, countdown, spacing), letter in zip(phases, "abc", strict=True):
+            if letter not in wanted:
                 continue
+            if key == "busy":  # a task holding the GIL for the whole phase in one child
+                module.burn.apply_async(args=(4.0 + args.n * spacing,))
+                time.sleep(0.2)
             calls, wcpu, rcpu = command_calls(r), sum(map(proc_cpu, pids)), server.cpu()
             sent = next_at = time.monotonic()
             for i in range(args.n):
