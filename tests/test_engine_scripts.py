@@ -191,7 +191,8 @@ def test_move(
         q.add(eid, when=FAR)
     time.sleep(0.1)
     k = q.k
-    count, head, now = Script(MOVE)(q.r, [k.due, k.stream], [k.run_prefix, limit])
+    count, head, now, micros = Script(MOVE)(q.r, [k.due, k.stream], [k.run_prefix, limit])
+    assert 0 <= int(micros) < 1000
     assert int(count) == moved
     assert q.r.xlen(k.stream) == moved and q.r.zcard(k.due) == left
     if head_future is None:

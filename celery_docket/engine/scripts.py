@@ -99,6 +99,7 @@ MOVE = (
     + _ENQUEUE
     + """
 -- KEYS: due, stream. ARGV: run key prefix, limit. Moves due executions to the stream.
+-- Returns {moved, head due ms or -1, now ms, now's microseconds past that ms}.
 local due, stream, prefix, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(ids) do
@@ -111,7 +112,8 @@ for _, id in ipairs(ids) do
 end
 if #ids > 0 then redis.call('ZREM', due, unpack(ids)) end
 local head = redis.call('ZRANGE', due, 0, 0, 'WITHSCORES')
-return {#ids, head[2] or '-1', now}
+-- now's microseconds within its millisecond: the mover sleeps to the head without rounding
+return {#ids, head[2] or '-1', now, tonumber(_t[2]) % 1000}
 """
 )
 

@@ -1,14 +1,21 @@
 """The mover loop: due work goes from each queue's sorted set to its stream.
 
 One atomic script per queue moves at most ``move_batch`` due entries, on Redis's clock. The
-loop then sleeps in the client until the earliest due time (bounded to a second), woken early
-by a pub/sub notice when an earlier time is parked: a short blocking read is no timer (with
-Redis's default ``hz 10`` it returns after ~100 ms).
+loop then sleeps in the client until the earliest due time (bounded: ``move_idle_seconds``,
+a second), woken early by a pub/sub notice when an earlier time is parked: a short blocking
+read is no timer (with Redis's default ``hz 10`` it returns after ~100 ms).
+
+The wake-up time is the head's due time on the local clock, through an offset measured to the
+microsecond at each move (Redis's ``TIME`` taken as read half-way through the round trip).
+Rounding Redis's now down to the millisecond would oversleep by up to a millisecond; a
+wake-up a little early costs one more move that finds nothing due, never an early start:
+what is due is decided by the script, on Redis's clock.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..lua import Pipeline
 from .state import RECOVERABLE, WorkerState, log
@@ -18,25 +25,47 @@ class Moving(WorkerState):
     """The mover's part of ``Worker``."""
 
     def _move_due(self) -> float:
-        """Move due work of every queue; returns seconds until the next due time (bounded)."""
-        pipe = Pipeline(self.redis)
-        for k in self.keys.values():
-            pipe.script(self._move, [k.due, k.stream], [k.run_prefix, self.settings.move_batch])
-        replies = pipe.execute()
-        local_now = time.time() * 1000
-        wait = 1.0
+        """Move due work of every queue; returns when to wake up for the next due time, on
+        the monotonic clock (a wall-clock step must not stall the mover), at most
+        ``move_idle_seconds`` away."""
+        queues, batch = list(self.keys.values()), self.settings.move_batch
+        sent = time.time()
+        if len(queues) == 1:  # the common case: no pipeline (most of a move's client CPU)
+            k = queues[0]
+            replies = [self._move(self.redis, [k.due, k.stream], [k.run_prefix, batch])]
+        else:
+            pipe = Pipeline(self.redis)
+            for k in queues:
+                pipe.script(self._move, [k.due, k.stream], [k.run_prefix, batch])
+            replies = pipe.execute()
+        received, received_monotonic = time.time(), time.monotonic()
+        local_ms = (sent + received) * 500.0  # the local time Redis's TIME is taken as
+        wake_at = received + self.settings.move_idle_seconds
         moved = 0
-        for count, head, now in replies:
+        for count, head, now, micros in replies:
             moved += int(count)
-            self.clock_offset_ms = int(now) - local_now
+            self.clock_offset_ms = int(now) + int(micros) / 1000.0 - local_ms
             if int(count) >= self.settings.move_batch:
-                wait = 0.0
+                wake_at = received
             head_ms = float(head)
             if head_ms >= 0:
-                wait = min(wait, max(0.0, (head_ms - int(now)) / 1000.0))
+                wake_at = min(wake_at, (head_ms - self.clock_offset_ms) / 1000.0)
         if moved:
             self.docket.backend.notify()
-        return wait
+        return received_monotonic + (wake_at - received)
+
+    def _sleep_until(self, pubsub: Any, wake_at: float) -> None:
+        """Sleep until ``wake_at`` (monotonic) or a wake-up notice; a stop is noticed within
+        a second."""
+        while not self.stopping:
+            wait = wake_at - time.monotonic()
+            if wait <= 0:
+                return
+            if pubsub.get_message(timeout=min(wait, 1.0)) is not None:
+                # drain extra notices so one burst of adds costs one move
+                while pubsub.get_message(timeout=0) is not None:
+                    pass
+                return
 
     def _mover_loop(self) -> None:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
@@ -46,12 +75,7 @@ class Moving(WorkerState):
                 if not subscribed:
                     pubsub.subscribe(*[k.wake for k in self.keys.values()])
                     subscribed = True
-                wait = self._move_due()
-                if wait > 0:
-                    pubsub.get_message(timeout=wait)
-                    # drain extra notices so one burst of adds costs one move
-                    while pubsub.get_message(timeout=0) is not None:
-                        pass
+                self._sleep_until(pubsub, self._move_due())
             except RECOVERABLE as exc:
                 log.warning("worker: mover lost Redis (%s); retrying", exc)
                 subscribed = False

@@ -37,6 +37,9 @@ class WorkerSettings:
     acks_late: bool = True
     block_ms: int = 1000
     move_batch: int = 500
+    move_idle_seconds: float = 1.0
+    """The mover's longest sleep: the backstop should a wake-up notice (pub/sub, not
+    delivered while the mover is disconnected) be lost."""
     perpetual_refresh_seconds: float = 60.0
     max_tasks: int = 0
     """Stop after this many tasks (prefork children recycle this way); 0: never."""
