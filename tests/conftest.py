@@ -70,10 +70,79 @@ def redis_server_url() -> Iterator[str]:
         server.stop()
 
 
+def _persistent_keys(url: str) -> int:
+    """Keys without a TTL, over every database of the server (``INFO keyspace``: one read)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        space = client.info("keyspace")
+    finally:
+        client.close()
+    return sum(int(db["keys"]) - int(db.get("expires", 0)) for db in space.values())
+
+
+def _new_persistent_keys(url: str, limit: int = 20) -> list[str]:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        found = []
+        for key in client.scan_iter(count=1000):
+            if client.ttl(key) == -1:
+                found.append(key.decode(errors="replace"))
+                if len(found) >= limit:
+                    break
+        return found
+    finally:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_keys(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test on the shared Redis leaves no key without a TTL behind: work, streams and
+    records it made are deleted with its processes (results may stay: they expire).
+
+    Measured on the server CI names (``CELERY_DOCKET_TEST_REDIS``), around every test, so
+    tests that reach Redis through a parametrized fixture are covered too."""
+    url = os.environ.get("CELERY_DOCKET_TEST_REDIS")
+    if not url and "redis_server_url" in request.fixturenames:
+        url = str(request.getfixturevalue("redis_server_url"))
+    if not url or request.node.get_closest_marker("leaves_keys"):
+        yield
+        return
+    before = _persistent_keys(url)
+    yield
+    after = _persistent_keys(url)
+    if after > before:
+        pytest.fail(
+            f"{after - before} key(s) without a TTL left behind, e.g. {_new_persistent_keys(url)}",
+            pytrace=False,
+        )
+
+
 @pytest.fixture
-def prefix() -> str:
-    """A key prefix no other test uses."""
-    return f"t{uuid.uuid4().hex[:10]}"
+def prefix(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A key prefix no other test uses; its keys are deleted after the test (on the shared
+    Redis, when the test used it)."""
+    value = f"t{uuid.uuid4().hex[:10]}"
+    yield value
+    if "redis_server_url" in request.fixturenames:
+        delete_prefixed(str(request.getfixturevalue("redis_server_url")), value)
+
+
+def delete_prefixed(url: str, prefix: str) -> None:
+    """Delete every key of ``prefix`` (``<prefix>:...`` and ``{<prefix>:...}...``)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        for pattern in (f"{prefix}:*", f"{{{prefix}:*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for i in range(0, len(keys), 500):
+                client.delete(*keys[i : i + 500])
+    finally:
+        client.close()
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])

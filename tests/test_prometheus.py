@@ -38,10 +38,10 @@ def value(samples: dict[Any, float], metric: str, **labels: str) -> float:
 
 
 @pytest.mark.redis
-def test_worker_counters_equal_the_tasks_run(redis_server_url: str) -> None:
+def test_worker_counters_equal_the_tasks_run(redis_server_url: str, prefix: str) -> None:
     tag = uuid.uuid4().hex[:6]
     app = Celery(f"m{tag}", broker=redis_server_url, set_as_current=False)
-    app.conf.docket_key_prefix = f"m{tag}"
+    app.conf.docket_key_prefix = prefix
 
     @app.task(name=f"m{tag}.ok")
     def ok(x: int) -> int:

@@ -265,7 +265,7 @@ def test_results_in_redis(celery_app, celery_worker):
     assert any(client.scan_iter(match=f"*{{result.id}}*"))
 
 
-@pytest.mark.celery(broker_url=URL, docket_key_prefix=os.environ["TEST_PREFIX"] + "b")
+@pytest.mark.celery(broker_url=URL, docket_key_prefix=os.environ["TEST_PREFIX"] + ":b")
 def test_results_follow_the_broker(celery_app, celery_worker):
     @celery_app.task
     def triple(x):

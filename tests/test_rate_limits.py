@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,10 @@ from celery_docket.engine.ratelimit import RateLimits, interval_us
 
 
 @pytest.fixture
-def limits(broker_url: str) -> RateLimits:
-    docket = Docket(broker_url, prefix=f"t{uuid.uuid4().hex[:8]}")
-    return RateLimits(docket.redis, docket.prefix)
+def limits(broker_url: str, prefix: str) -> Iterator[RateLimits]:
+    docket = Docket(broker_url, prefix=prefix)
+    yield RateLimits(docket.redis, docket.prefix)
+    docket.close()
 
 
 def test_reservations_are_spaced_by_the_interval(limits: RateLimits) -> None:

@@ -101,7 +101,7 @@ def test_dropped_watches_are_unsubscribed_in_batches_and_a_rewatch_survives(
     left = _channels(app) - before
     assert store.key(ids[1]).encode() not in left and store.key(ids[2]).encode() not in left
     assert store.key(ids[0]).encode() in left
-    store.set(ids[0], b"done", None)  # publishes on the key's channel
+    store.set(ids[0], b"done", 60_000)  # publishes on the key's channel
     assert store.wait(ids[0], timeout=5) == b"done"
     app.close()
 

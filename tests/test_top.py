@@ -106,10 +106,10 @@ def test_sparkline_scales_to_the_largest_value() -> None:
 
 
 @pytest.mark.redis
-def test_read_sample_counts_ready_and_parked(redis_server_url: str) -> None:
+def test_read_sample_counts_ready_and_parked(redis_server_url: str, prefix: str) -> None:
     tag = uuid.uuid4().hex[:6]
     app = Celery(f"top{tag}", broker=redis_server_url, set_as_current=False)
-    app.conf.docket_key_prefix = f"top{tag}"
+    app.conf.docket_key_prefix = prefix
 
     @app.task(name="top.t")
     def t() -> None:
