@@ -1,0 +1,98 @@
+"""Redis memory per queued task: what ``add.delay(i, i)`` costs while no worker runs.
+
+    python -m benchmarks.entry_size            # 10,000 calls on a redis-server of its own
+    python -m benchmarks.entry_size -n 50000 --json
+
+Issue 14 holds a queued task to 400 bytes or less. The script starts its own redis-server
+(stopped by its pid), publishes ``N`` calls through the Celery facade with no worker, and
+reports ``INFO memory`` ``used_memory`` growth / N, ``MEMORY USAGE`` of the queue's stream / N,
+and one stream entry's fields with their sizes, so a change in the envelope or in the engine's
+own fields shows where the bytes went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import redis
+
+from benchmarks.harness.redis_server import RedisServer
+from celery_docket import Celery
+
+
+def _used(r: Any) -> int:
+    return int(r.info("memory")["used_memory"])
+
+
+def measure(url: str, n: int) -> dict[str, Any]:
+    """Publish ``n`` calls on ``url`` and return the memory they take."""
+    r = redis.Redis.from_url(url)
+    app = Celery("entry_size", broker=url, backend=url, set_as_current=False)
+    app.conf.docket_key_prefix = "es"
+
+    @app.task(name="tasks.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    add.delay(0, 0)  # the queue's set, its stream and the scripts exist before the baseline
+    baseline = _used(r)
+    stream_before = _stream_usage(r)
+    for i in range(1, n + 1):
+        add.delay(i, i)
+    app.close()  # its result subscriptions are connection state, not queued tasks
+    used = _used(r) - baseline
+    streams = [k.decode() for k in r.scan_iter("*es:*") if r.type(k) == b"stream"]
+    stream_usage = _stream_usage(r) - stream_before
+    mid, fields = r.xrevrange(streams[0], count=1)[0]
+    return {
+        "n": n,
+        "redis": r.info("server")["redis_version"],
+        "used_memory_per_task": round(used / n, 1),
+        "stream_memory_usage_per_task": round(stream_usage / n, 1),
+        "streams": streams,
+        "entry_id": mid.decode(),
+        "entry_fields": {k.decode(): len(v) for k, v in fields.items()},
+        "entry_bytes": sum(len(k) + len(v) for k, v in fields.items()),
+        "entry": {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
+    }
+
+
+def _stream_usage(r: Any) -> int:
+    """``MEMORY USAGE`` of every stream (all its nodes: ``SAMPLES 0``)."""
+    total = 0
+    for key in r.scan_iter("*es:*"):
+        if r.type(key) == b"stream":
+            total += int(r.memory_usage(key, samples=0) or 0)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", type=int, default=10_000, help="calls to publish")
+    parser.add_argument("--redis", help="use this (empty) Redis URL instead of starting one")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    server = None if args.redis else RedisServer().start()
+    try:
+        report = measure(args.redis or server.url, args.n)  # type: ignore[union-attr]
+    finally:
+        if server is not None:
+            server.stop()
+            server.remove()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Redis {report['redis']}, {report['n']} x add.delay(i, i), no worker")
+    print(f"  used_memory delta / N    {report['used_memory_per_task']:>8} bytes")
+    print(f"  MEMORY USAGE stream / N  {report['stream_memory_usage_per_task']:>8} bytes")
+    print(f"  one entry ({report['entry_bytes']} bytes of fields and values):")
+    for name, value in report["entry"].items():
+        print(f"    {name!r:6} {report['entry_fields'][name]:>5} B  {value[:400]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
