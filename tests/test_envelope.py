@@ -8,6 +8,7 @@ to real Celery (``to_kombu``) cannot tell the two apart.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -188,3 +189,31 @@ def test_eta_and_expires_survive() -> None:
     _same_message(decoded, _v1(msg))
     assert decoded.headers["eta"] == eta.isoformat()
     assert decoded.properties["delivery_info"] == {"exchange": "", "routing_key": "other"}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_worker_runs_both_versions(broker_url: str, prefix: str, version: int) -> None:
+    """A rolling deploy: ``docket_envelope_version = 1`` writes what older workers read, and
+    this worker runs what either kind of producer queued."""
+    from celery_docket import Celery
+    from celery_docket.worker import WorkController
+
+    app = Celery(f"e{uuid.uuid4().hex[:6]}", broker=broker_url, set_as_current=False)
+    app.conf.docket_key_prefix = prefix
+    app.conf.docket_envelope_version = version
+
+    @app.task(name="env.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    result = add.delay(2, 3)
+    k = app.docket.keys("celery")
+    ((_mid, fields),) = app.docket.redis.xrange(k.stream)
+    assert json.loads(fields[b"b"])["v"] == version
+    w = WorkController(app, pool="threads", concurrency=1, setup_logging=False)
+    w.start_in_thread()
+    try:
+        assert result.get(timeout=10) == 5
+    finally:
+        w.stop()
+        app.close()
