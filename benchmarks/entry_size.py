@@ -2,6 +2,7 @@
 
     python -m benchmarks.entry_size            # 10,000 calls on a redis-server of its own
     python -m benchmarks.entry_size -n 50000 --json
+    python -m benchmarks.entry_size --countdown 3600    # parked: execution record + due set
 
 Issue 14 holds a queued task to 400 bytes or less. The script starts its own redis-server
 (stopped by its pid), publishes ``N`` calls through the Celery facade with no worker, and
@@ -27,8 +28,9 @@ def _used(r: Any) -> int:
     return int(r.info("memory")["used_memory"])
 
 
-def measure(url: str, n: int) -> dict[str, Any]:
-    """Publish ``n`` calls on ``url`` and return the memory they take."""
+def measure(url: str, n: int, countdown: float | None = None) -> dict[str, Any]:
+    """Publish ``n`` calls on ``url`` (parked ``countdown`` seconds when given) and return
+    the memory they take."""
     r = redis.Redis.from_url(url)
     app = Celery("entry_size", broker=url, backend=url, set_as_current=False)
     app.conf.docket_key_prefix = "es"
@@ -41,19 +43,28 @@ def measure(url: str, n: int) -> dict[str, Any]:
     baseline = _used(r)
     stream_before = _stream_usage(r)
     for i in range(1, n + 1):
-        add.delay(i, i)
+        if countdown:
+            add.apply_async((i, i), countdown=countdown)
+        else:
+            add.delay(i, i)
     app.close()  # its result subscriptions are connection state, not queued tasks
     used = _used(r) - baseline
     streams = [k.decode() for k in r.scan_iter("*es:*") if r.type(k) == b"stream"]
     stream_usage = _stream_usage(r) - stream_before
-    mid, fields = r.xrevrange(streams[0], count=1)[0]
+    if countdown:
+        parked = next(k for k in r.scan_iter("*es:*:run:*"))
+        mid, fields = parked.decode(), r.hgetall(parked)
+    else:
+        mid, fields = r.xrevrange(streams[0], count=1)[0]
+        mid = mid.decode()
     return {
         "n": n,
+        "parked": bool(countdown),
         "redis": r.info("server")["redis_version"],
         "used_memory_per_task": round(used / n, 1),
         "stream_memory_usage_per_task": round(stream_usage / n, 1),
         "streams": streams,
-        "entry_id": mid.decode(),
+        "entry_id": mid,
         "entry_fields": {k.decode(): len(v) for k, v in fields.items()},
         "entry_bytes": sum(len(k) + len(v) for k, v in fields.items()),
         "entry": {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
@@ -72,12 +83,14 @@ def _stream_usage(r: Any) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=10_000, help="calls to publish")
+    parser.add_argument("--countdown", type=float, help="park each call this many seconds")
     parser.add_argument("--redis", help="use this (empty) Redis URL instead of starting one")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     server = None if args.redis else RedisServer().start()
     try:
-        report = measure(args.redis or server.url, args.n)  # type: ignore[union-attr]
+        url = args.redis or server.url  # type: ignore[union-attr]
+        report = measure(url, args.n, args.countdown)
     finally:
         if server is not None:
             server.stop()
@@ -85,10 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"Redis {report['redis']}, {report['n']} x add.delay(i, i), no worker")
+    what = f"apply_async((i, i), countdown={args.countdown})" if args.countdown else "delay(i, i)"
+    print(f"Redis {report['redis']}, {report['n']} x add.{what}, no worker")
     print(f"  used_memory delta / N    {report['used_memory_per_task']:>8} bytes")
     print(f"  MEMORY USAGE stream / N  {report['stream_memory_usage_per_task']:>8} bytes")
-    print(f"  one entry ({report['entry_bytes']} bytes of fields and values):")
+    print(f"  one {'execution record' if args.countdown else 'stream entry'} {report['entry_id']}")
+    print(f"  ({report['entry_bytes']} bytes of fields and values):")
     for name, value in report["entry"].items():
         print(f"    {name!r:6} {report['entry_fields'][name]:>5} B  {value[:400]}")
     return 0
