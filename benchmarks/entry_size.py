@@ -3,6 +3,7 @@
     python -m benchmarks.entry_size            # 10,000 calls on a redis-server of its own
     python -m benchmarks.entry_size -n 50000 --json
     python -m benchmarks.entry_size --countdown 3600    # parked: execution record + due set
+    python -m benchmarks.entry_size --envelope-version 1  # the whole envelope, as before v2
 
 Issue 14 holds a queued task to 400 bytes or less. The script starts its own redis-server
 (stopped by its pid), publishes ``N`` calls through the Celery facade with no worker, and
@@ -28,12 +29,15 @@ def _used(r: Any) -> int:
     return int(r.info("memory")["used_memory"])
 
 
-def measure(url: str, n: int, countdown: float | None = None) -> dict[str, Any]:
+def measure(
+    url: str, n: int, countdown: float | None = None, envelope_version: int = 2
+) -> dict[str, Any]:
     """Publish ``n`` calls on ``url`` (parked ``countdown`` seconds when given) and return
     the memory they take."""
     r = redis.Redis.from_url(url)
     app = Celery("entry_size", broker=url, backend=url, set_as_current=False)
     app.conf.docket_key_prefix = "es"
+    app.conf.docket_envelope_version = envelope_version
 
     @app.task(name="tasks.add")
     def add(x: int, y: int) -> int:
@@ -60,6 +64,7 @@ def measure(url: str, n: int, countdown: float | None = None) -> dict[str, Any]:
     return {
         "n": n,
         "parked": bool(countdown),
+        "envelope_version": envelope_version,
         "redis": r.info("server")["redis_version"],
         "used_memory_per_task": round(used / n, 1),
         "stream_memory_usage_per_task": round(stream_usage / n, 1),
@@ -84,13 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-n", type=int, default=10_000, help="calls to publish")
     parser.add_argument("--countdown", type=float, help="park each call this many seconds")
+    parser.add_argument("--envelope-version", type=int, default=2, choices=(1, 2))
     parser.add_argument("--redis", help="use this (empty) Redis URL instead of starting one")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     server = None if args.redis else RedisServer().start()
     try:
         url = args.redis or server.url  # type: ignore[union-attr]
-        report = measure(url, args.n, args.countdown)
+        report = measure(url, args.n, args.countdown, args.envelope_version)
     finally:
         if server is not None:
             server.stop()
@@ -99,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report, indent=2))
         return 0
     what = f"apply_async((i, i), countdown={args.countdown})" if args.countdown else "delay(i, i)"
-    print(f"Redis {report['redis']}, {report['n']} x add.{what}, no worker")
+    print(
+        f"Redis {report['redis']}, {report['n']} x add.{what}, no worker, "
+        f"envelope v{args.envelope_version}"
+    )
     print(f"  used_memory delta / N    {report['used_memory_per_task']:>8} bytes")
     print(f"  MEMORY USAGE stream / N  {report['stream_memory_usage_per_task']:>8} bytes")
     print(f"  one {'execution record' if args.countdown else 'stream entry'} {report['entry_id']}")
