@@ -90,6 +90,9 @@ KEYS = frozenset(
 )  # fmt: skip
 
 
+_TYPED = "__type__"
+
+
 def _same(value: Any, default: Any) -> bool:
     """Equal and of the same type: ``0`` is not ``False``, ``(None, None)`` not a list, so
     a value left out always comes back as the very value version 1 would decode."""
@@ -114,6 +117,8 @@ def pack(
     count = len(HEADER_NAMES)
     if tuple(names[:count]) != HEADER_NAMES:
         return None
+    if _TYPED in headers or _TYPED in properties:
+        return None  # kombu's decoder would read the extra headers' object as a typed value
     task_id, task = headers["id"], headers["task"]
     if not isinstance(task_id, str) or not isinstance(task, str):
         return None

@@ -217,3 +217,10 @@ def test_a_worker_runs_both_versions(broker_url: str, prefix: str, version: int)
     finally:
         w.stop()
         app.close()
+
+
+def test_a_header_named_like_kombus_type_tag_stays_version_1() -> None:
+    msg = build_task_message("t", [1], headers={"__type__": "x"})
+    assert json.loads(msg.encode())["v"] == 1
+    msg = build_task_message("t", [1], properties={"__type__": "x"})
+    assert json.loads(msg.encode())["v"] == 1
