@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,8 @@ def measure(
     the memory they take."""
     r = redis.Redis.from_url(url)
     app = Celery("entry_size", broker=url, backend=url, set_as_current=False)
-    app.conf.docket_key_prefix = "es"
+    prefix = f"entry-size-{uuid.uuid4().hex[:8]}"
+    app.conf.docket_key_prefix = prefix
     app.conf.docket_envelope_version = envelope_version
 
     @app.task(name="tasks.add")
@@ -48,7 +50,7 @@ def measure(
 
     add.delay(0, 0)  # the queue's set, its stream and the scripts exist before the baseline
     baseline = _used(r)
-    stream_before = _stream_usage(r)
+    stream_before = _stream_usage(r, prefix)
     for i in range(1, n + 1):
         if countdown:
             add.apply_async((i, i), countdown=countdown)
@@ -56,15 +58,15 @@ def measure(
             add.delay(i, i)
     app.close()  # its result subscriptions are connection state, not queued tasks
     used = _used(r) - baseline
-    streams = [k.decode() for k in r.scan_iter("*es:*") if r.type(k) == b"stream"]
-    stream_usage = _stream_usage(r) - stream_before
+    streams = [k.decode() for k in r.scan_iter(f"*{prefix}:*") if r.type(k) == b"stream"]
+    stream_usage = _stream_usage(r, prefix) - stream_before
     if countdown:
-        parked = next(k for k in r.scan_iter("*es:*:run:*"))
+        parked = next(k for k in r.scan_iter(f"*{prefix}:*:run:*"))
         mid, fields = parked.decode(), r.hgetall(parked)
     else:
         mid, fields = r.xrevrange(streams[0], count=1)[0]
         mid = mid.decode()
-    return {
+    report = {
         "n": n,
         "parked": bool(countdown),
         "envelope_version": envelope_version,
@@ -77,12 +79,15 @@ def measure(
         "entry_bytes": sum(len(k) + len(v) for k, v in fields.items()),
         "entry": {k.decode(): v.decode("utf-8", "replace") for k, v in fields.items()},
     }
+    for key in r.scan_iter(f"*{prefix}*"):  # a shared --redis keeps nothing of ours
+        r.unlink(key)
+    return report
 
 
-def _stream_usage(r: Any) -> int:
-    """``MEMORY USAGE`` of every stream (all its nodes: ``SAMPLES 0``)."""
+def _stream_usage(r: Any, prefix: str) -> int:
+    """``MEMORY USAGE`` of the prefix's streams (all their nodes: ``SAMPLES 0``)."""
     total = 0
-    for key in r.scan_iter("*es:*"):
+    for key in r.scan_iter(f"*{prefix}:*"):
         if r.type(key) == b"stream":
             total += int(r.memory_usage(key, samples=0) or 0)
     return total
@@ -93,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=10_000, help="calls to publish")
     parser.add_argument("--countdown", type=float, help="park each call this many seconds")
     parser.add_argument("--envelope-version", type=int, default=2, choices=(1, 2))
-    parser.add_argument("--redis", help="use this (empty) Redis URL instead of starting one")
+    parser.add_argument(
+        "--redis", help="use this Redis URL instead of starting one (best on an idle server)"
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     server = None if args.redis else RedisServer().start()
