@@ -99,9 +99,15 @@ def _same(value: Any, default: Any) -> bool:
     return type(value) is type(default) and bool(value == default)
 
 
-def _fresh(default: Any) -> Any:
-    """A default callers may mutate: a new list or dict per message."""
-    return default.copy() if isinstance(default, list | dict) else default
+_SPECIAL_HEADERS = tuple(
+    (name, default)
+    for name, _, default in HEADERS
+    if default is REQUIRED or default is SAME_AS_ID or isinstance(default, list | dict)
+)
+"""Headers whose default is no plain value: required, the task id, or a fresh list/dict
+per message (callers may mutate what they decoded)."""
+_PROPERTY_SET = frozenset(PROPERTY_NAMES)
+_EMPTY: dict[str, Any] = {}
 
 
 def pack(
@@ -179,37 +185,35 @@ def unpack(
     """(headers, properties, content type, content encoding, body encoding, body) of a
     version-2 envelope, headers and properties in version 1's order; ``bad`` makes the
     error for a malformed one."""
-    unknown = env.keys() - KEYS
-    if unknown:
-        raise bad(f"unknown envelope keys {sorted(unknown)}")
+    if not env.keys() <= KEYS:
+        raise bad(f"unknown envelope keys {sorted(env.keys() - KEYS)}")
     task_id = env.get("i")
     if not isinstance(task_id, str):
         raise bad("header 'id' is missing or not a string")
-    headers: dict[str, Any] = {}
-    for name, short, default in HEADERS:
-        if short in env:
-            headers[name] = env[short]
-        elif default is REQUIRED:
-            raise bad(f"header {name!r} is missing")
-        else:
-            headers[name] = task_id if default is SAME_AS_ID else _fresh(default)
-    extra = env.get(EXTRA_HEADERS, {})
-    extra_props = env.get(EXTRA_PROPERTIES, {})
-    later = env.get(LATER_PROPERTIES, {})
-    if not all(isinstance(x, dict) for x in (extra, extra_props, later)):
+    get = env.get
+    # every header at its place, a marker where a default needs more than a plain value
+    headers = {name: get(short, default) for name, short, default in HEADERS}
+    for name, default in _SPECIAL_HEADERS:
+        if headers[name] is default:  # never a decoded value: these are our own objects
+            if default is REQUIRED:
+                raise bad(f"header {name!r} is missing")
+            headers[name] = task_id if default is SAME_AS_ID else default.copy()
+    extra = get(EXTRA_HEADERS, _EMPTY)
+    extra_props = get(EXTRA_PROPERTIES, _EMPTY)
+    later = get(LATER_PROPERTIES, _EMPTY)
+    if type(extra) is not dict or type(extra_props) is not dict or type(later) is not dict:
         raise bad("extra headers and properties must be objects")
-    if (
-        extra.keys() & headers.keys()
-        or extra_props.keys() & set(PROPERTY_NAMES)
-        or later.keys() & {*PROPERTY_NAMES, *extra_props}
+    if extra and extra.keys() & headers.keys():
+        raise bad("extra headers repeat a known one")
+    if (extra_props or later) and (
+        extra_props.keys() & _PROPERTY_SET or later.keys() & {*PROPERTY_NAMES, *extra_props}
     ):
-        raise bad("extra headers or properties repeat a known one")
-    headers.update(extra)
+        raise bad("extra properties repeat a known one")
+    if extra:
+        headers.update(extra)
     props: dict[str, Any] = dict(extra_props)
     for name, short, default in PROPERTIES:
-        props[name] = (
-            env[short] if short in env else (task_id if default is SAME_AS_ID else default)
-        )
+        props[name] = get(short, task_id if default is SAME_AS_ID else default)
     if DELIVERY_INFO in env:
         props["delivery_info"] = env[DELIVERY_INFO]
     else:
