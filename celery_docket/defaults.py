@@ -220,6 +220,7 @@ DOCKET_DEFAULTS: dict[str, Any] = {
     "docket_revokes_max": 50_000,
     "docket_enqueue_wait_replicas": 0,
     "docket_enqueue_wait_timeout": 1.0,
+    "docket_envelope_version": 2,
     "task_default_retry_delay": 180,
 }
 

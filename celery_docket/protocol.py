@@ -5,6 +5,9 @@ client publishes, serialized through kombu's registry, so content types, the ``a
 whitelist and JSON's typed values (datetime, UUID, Decimal...) behave exactly as in Celery.
 A whole message travels as one opaque value (:meth:`TaskMessage.encode`): a compact JSON
 envelope whose ``body`` is the serialized body as text, or base64 when it is binary.
+Version 2 of the envelope (``envelope.py``) leaves Celery's defaults out and decoding puts
+them back; version 1 (every header and property) is still read and, for messages of
+another shape, written.
 
 Result meta is byte-for-byte what Celery's Redis backend stores at ``celery-task-meta-<id>``,
 so results can be read by either side.
@@ -33,6 +36,7 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 from kombu.serialization import dumps, loads, prepare_accept_content
 from kombu.utils import json as kjson
 
+from . import envelope
 from .exception_meta import (
     UnpickleableExceptionWrapper,
     exception_to_meta,
@@ -87,7 +91,8 @@ __all__ = (
     "saferepr",
 )
 
-ENVELOPE_VERSION = 1
+ENVELOPE_VERSION = envelope.VERSION
+"""What :meth:`TaskMessage.encode` writes; :meth:`TaskMessage.decode` reads 1 and 2."""
 DEFAULT_ACCEPT = ("json",)
 READY_STATES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 EXCEPTION_STATES = frozenset({"RETRY", "FAILURE", "REVOKED"})
@@ -120,8 +125,11 @@ class TaskMessage:
     def task(self) -> str:
         return str(self.headers["task"])
 
-    def encode(self) -> bytes:
-        """The whole message as one bytes value (see :meth:`decode`)."""
+    def encode(self, version: int = ENVELOPE_VERSION) -> bytes:
+        """The whole message as one bytes value (see :meth:`decode`).
+
+        ``version=1`` writes the whole envelope, for consumers that predate version 2.
+        """
         body_encoding, body = "base64", None
         if self.content_encoding.lower() in ("utf-8", "utf8") and not self.headers.get(
             "compression"
@@ -132,8 +140,18 @@ class TaskMessage:
                 pass
         if body is None:
             body = base64.b64encode(self.body).decode("ascii")
-        envelope = {
-            "v": ENVELOPE_VERSION,
+        lean = None
+        if version != 1:
+            lean = envelope.pack(
+                self.headers,
+                self.properties,
+                self.content_type,
+                self.content_encoding,
+                body_encoding,
+                body,
+            )
+        env = lean or {
+            "v": 1,
             "headers": self.headers,
             "properties": self.properties,
             "content-type": self.content_type,
@@ -141,7 +159,7 @@ class TaskMessage:
             "body-encoding": body_encoding,
             "body": body,
         }
-        text: str = _compact_json(envelope)
+        text: str = _compact_json(env)
         return text.encode("utf-8")
 
     @classmethod
@@ -154,10 +172,10 @@ class TaskMessage:
                 data = data.decode("utf-8")
             if not isinstance(data, str):
                 raise TypeError(f"expected bytes, got {type(data).__name__}")
-            envelope = json_loads(data)
+            env = json_loads(data)
         except Exception as exc:  # bad UTF-8/JSON, bad typed values, absurd nesting...
             raise InvalidTaskError(f"task message is not a valid envelope: {exc}") from exc
-        return cls._from_envelope(envelope)
+        return cls._from_envelope(env)
 
     @classmethod
     def _from_envelope(cls, env: Any) -> TaskMessage:
@@ -166,11 +184,17 @@ class TaskMessage:
 
         if not isinstance(env, dict):
             raise bad("envelope is not an object")
-        if env.get("v") != ENVELOPE_VERSION:
-            raise bad(f"unsupported envelope version {env.get('v')!r}")
-        headers, props = env.get("headers"), env.get("properties", {})
-        ctype, cenc = env.get("content-type"), env.get("content-encoding")
-        body, benc = env.get("body"), env.get("body-encoding")
+        version = env.get("v")
+        headers: Any
+        props: Any
+        if version == 2:
+            headers, props, ctype, cenc, benc, body = envelope.unpack(env, bad)
+        elif version == 1:
+            headers, props = env.get("headers"), env.get("properties", {})
+            ctype, cenc = env.get("content-type"), env.get("content-encoding")
+            body, benc = env.get("body"), env.get("body-encoding")
+        else:
+            raise bad(f"unsupported envelope version {version!r}")
         if not isinstance(headers, dict) or not isinstance(props, dict):
             raise bad("headers and properties must be objects")
         for key in ("id", "task"):

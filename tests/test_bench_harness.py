@@ -75,3 +75,15 @@ def test_compare_help_lists_the_peers_option() -> None:
         cwd=ROOT,
     )
     assert out.returncode == 0 and "--peers" in out.stdout
+
+
+def test_entry_size_reports_a_lean_queued_task(redis_server_url: str) -> None:
+    """Issue 14: a queued ``add.delay(i, i)`` takes at most 400 bytes of Redis."""
+    import redis
+
+    from benchmarks.entry_size import measure
+
+    report = measure(redis_server_url, 300)
+    assert report["entry"]["n"] == "tasks.add" and '"v":2' in report["entry"]["b"]
+    assert 0 < report["stream_memory_usage_per_task"] <= 400
+    assert not list(redis.Redis.from_url(redis_server_url).scan_iter("*entry-size-*"))

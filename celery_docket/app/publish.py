@@ -206,7 +206,7 @@ class Publishing:
             execution = self._enqueue(
                 Call(
                     name,
-                    message.encode(),
+                    message.encode(int(conf.get("docket_envelope_version"))),
                     queue=queue,
                     when=when,
                     key=task_id if explicit_id else None,

@@ -12,6 +12,8 @@ import json
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from ..envelope import unpack
+
 __all__ = [
     "as_text",
     "broker_info",
@@ -131,18 +133,22 @@ def _fast_decode(body: bytes) -> tuple[dict[str, Any], dict[str, Any], Any, Any]
         return None
     try:
         env = json.loads(body)
-        if (
-            not isinstance(env, dict)
-            or env.get("content-type") != "application/json"
-            or env.get("body-encoding") != "utf-8"
-        ):
+        if not isinstance(env, dict):
             return None
-        headers, props = env.get("headers"), env.get("properties") or {}
+        headers: Any
+        props: Any
+        if env.get("v") == 2:  # the lean envelope: its defaults put back, nothing decoded
+            headers, props, ctype, _, benc, text = unpack(env, ValueError)
+        else:
+            headers, props = env.get("headers"), env.get("properties") or {}
+            ctype, benc, text = env.get("content-type"), env.get("body-encoding"), env["body"]
+        if ctype != "application/json" or benc != "utf-8":
+            return None
         if not isinstance(headers, dict) or headers.get("compression"):
             return None
         if not isinstance(headers.get("id"), str) or not isinstance(headers.get("task"), str):
             return None
-        payload = json.loads(env["body"])
+        payload = json.loads(text)
         args, kwargs = payload[0], payload[1]
     except (ValueError, TypeError, KeyError, IndexError, RecursionError):
         return None

@@ -3,7 +3,9 @@
 Stream entry fields: ``i`` execution id, ``n`` function name, ``b`` body, ``a`` attempt,
 ``k`` '1' when keyed, ``g`` generation of a keyed execution, ``p`` '1' when perpetual.
 Execution record (hash ``run:<id>``): ``s`` state (parked|queued), ``w`` due ms, the same
-fields as the entry, ``m`` stream entry id while queued.
+fields as the entry but ``i`` (the key holds the id) and an empty ``k`` or ``p`` (absent reads
+as ''), ``m`` stream entry id while queued. A parked record holds the body, so it is a Redis
+hashtable, where every field costs its own allocations: it keeps no field it need not.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 # Park an execution record and wake movers when it becomes the earliest due time.
 _PARK = """
 local function park(due, rk, wake, id, w, n, b, a, k, g, p)
-  redis.call('HSET', rk, 's', 'parked', 'w', w, 'i', id, 'n', n, 'b', b, 'a', a, 'k', k, 'g', g, 'p', p)
-  redis.call('HDEL', rk, 'm')
+  local set, unset = {'s', 'parked', 'w', w, 'n', n, 'b', b, 'a', a, 'g', g}, {'m', 'i'}
+  if k == '' then unset[#unset + 1] = 'k' else set[#set + 1] = 'k'; set[#set + 1] = k end
+  if p == '' then unset[#unset + 1] = 'p' else set[#set + 1] = 'p'; set[#set + 1] = p end
+  redis.call('HSET', rk, unpack(set))
+  redis.call('HDEL', rk, unpack(unset))
   redis.call('ZADD', due, w, id)
   local head = redis.call('ZRANGE', due, 0, 0)
   if head[1] == id then redis.call('PUBLISH', wake, w) end
@@ -31,8 +36,8 @@ local function enqueue(stream, rk, id, n, b, a, k, g, p)
   local mid
   if k == '1' then
     mid = redis.call('XADD', stream, '*', 'i', id, 'n', n, 'b', b, 'a', a, 'k', k, 'g', g, 'p', p)
-    redis.call('HSET', rk, 's', 'queued', 'm', mid, 'i', id, 'n', n, 'a', a, 'k', k, 'g', g, 'p', p)
-    redis.call('HDEL', rk, 'b', 'w')
+    redis.call('HSET', rk, 's', 'queued', 'm', mid, 'n', n, 'a', a, 'k', k, 'g', g, 'p', p)
+    redis.call('HDEL', rk, 'b', 'w', 'i')
   elseif p == '1' then
     mid = redis.call('XADD', stream, '*', 'i', id, 'n', n, 'b', b, 'a', a, 'p', p)
   else

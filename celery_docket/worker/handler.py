@@ -76,6 +76,7 @@ class CeleryHandler:
             conf.value_set_for("task_acks_late") and not conf.task_acks_late
         )
         self.max_payload = int(conf.get("docket_max_payload_bytes"))
+        self.envelope_version = int(conf.get("docket_envelope_version"))
         self.rate_limits = RateLimitGate(app)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -502,20 +503,23 @@ class CeleryHandler:
                 self.app.docket.enqueue(
                     Call(
                         name,
-                        retried.encode(),
+                        retried.encode(self.envelope_version),
                         queue=queue,
                         when=eta,
                         execution_id=task_id,
                     )
                 )
                 return Outcome.done(write)
-            return Outcome.again(when_ms, retried.encode(), d.attempt + 1, write)
+            return Outcome.again(
+                when_ms, retried.encode(self.envelope_version), d.attempt + 1, write
+            )
         if state == states.REJECTED:
             requeue = bool(getattr(outcome.exception, "requeue", False))
             if requeue:
                 # delivered again at once, flagged so the task sees ``redelivered`` as in Celery
                 message.properties["redelivered"] = True
-                return Outcome.again(None, message.encode(), attempt=d.attempt + 1)
+                again = message.encode(self.envelope_version)
+                return Outcome.again(None, again, attempt=d.attempt + 1)
             # never runs again: a terminal FAILURE (Celery stores one too), kept as a dead letter
             exc = outcome.exception
             lifecycle.failure(task, task_id, exc, request.args, request.kwargs)

@@ -30,6 +30,7 @@ class RateLimitGate:
         self.enabled = not app.conf.get("worker_disable_rate_limits")
         self.limits = RateLimits(app.docket.redis, app.docket.prefix)
         self.default = app.conf.get("task_default_rate_limit")
+        self.envelope_version = int(app.conf.get("docket_envelope_version"))
         self._own: dict[tuple[str, Any], float] = {}
 
     def _own_rate(self, task: Any) -> float:
@@ -58,4 +59,5 @@ class RateLimitGate:
             return None
         message.properties[SLOT_MARK] = True
         when_ms = math.ceil(time.time() * 1000 + wait_us / 1000)
-        return Outcome.again(when_ms, message.encode(), attempt=d.attempt)
+        body = message.encode(self.envelope_version)
+        return Outcome.again(when_ms, body, attempt=d.attempt)
