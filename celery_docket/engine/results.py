@@ -60,7 +60,7 @@ class ResultStore:
             pipe.set(key, value, px=ttl_ms)
         else:
             pipe.set(key, value)
-        pipe.publish(key, value)
+        pipe.execute_command("PUBLISH", key, value)  # publish() is refused in a cluster pipeline
         pipe.execute()
 
     def forget(self, execution_id: str) -> None:
