@@ -46,9 +46,9 @@ class Q:
         k = self.k
         reply = Script(ADD)(
             self.r,
-            [k.stream, k.due, k.run(eid)],
+            [k.stream, k.due, k.run(eid), *([k.once(once)] if once else [])],
             [k.wake, eid, "fn", b"body", when, "1" if keyed else "", "1" if replace else "",
-             1, "", GROUP, once, 60_000],
+             1, "", GROUP, 60_000],
         )  # fmt: skip
         return [_text(x) for x in reply]
 

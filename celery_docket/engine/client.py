@@ -122,9 +122,12 @@ class Client:
                 {"i": execution_id, "n": call.function, "b": call.body, "a": call.attempt},
             )
             return execution_id, False
+        keys = [k.stream, k.due, k.run(execution_id)]
+        if call.once:
+            keys.append(k.once(call.once) if self.backend.is_cluster else call.once)
         pipe.script(
             self._add,
-            [k.stream, k.due, k.run(execution_id)],
+            keys,
             [
                 k.wake,
                 execution_id,
@@ -136,7 +139,6 @@ class Client:
                 call.attempt,
                 "1" if call.perpetual else "",
                 GROUP,
-                call.once or "",
                 call.once_ttl_ms,
             ],
         )

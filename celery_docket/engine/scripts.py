@@ -47,13 +47,13 @@ ADD = (
     + _PARK
     + _ENQUEUE
     + """
--- KEYS: stream, due, run key. ARGV: wake, id, fn, body, when_ms|'', keyed, replace,
---       attempt, perpetual, group, once token|'', once ttl ms
+-- KEYS: stream, due, run key, [once token key]. ARGV: wake, id, fn, body, when_ms|'',
+--       keyed, replace, attempt, perpetual, group, once ttl ms
 local stream, due, rk = KEYS[1], KEYS[2], KEYS[3]
 local wake, id, n, b, w = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local k, replace, a, p, group = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local once, once_ttl = ARGV[11] or '', ARGV[12] or ''
-if once ~= '' then
+local once, once_ttl = KEYS[4], ARGV[11] or ''
+if once then
   -- at most one add per token, ever (within its TTL): chord bodies, fan-in triggers
   if not redis.call('SET', once, id, 'NX', 'PX', once_ttl) then
     return {'exists', 'done', '', ''}
@@ -120,13 +120,15 @@ COMPLETE = (
     + _PARK
     + _ENQUEUE
     + """
--- KEYS: stream, due, dead. ARGV: group, consumer, run prefix, wake, queue, then per entry
+-- KEYS: stream, due, dead, [outbox]. With an outbox (Redis Cluster: the result key is in
+-- another slot) results go into it instead of their own keys (see outbox.py).
+-- ARGV: group, consumer, run prefix, wake, queue, then per entry
 -- the values of one entries.CommitEntry: msgid, id, keyed, gen, action (ack|again|dead),
 -- when_ms, body, attempt, fn, reason, result_key, result_value, result_ttl_ms (0: no
 -- expiry), fence. Returns 1
 -- (committed) or 0 (stale) per entry: with fence '1', a runner that lost its lease (the
 -- entry is no longer pending under its name) cannot commit a second outcome.
-local stream, due, dead = KEYS[1], KEYS[2], KEYS[3]
+local stream, due, dead, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, prefix, wake, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
 local j = 6
@@ -139,8 +141,12 @@ local j = 6
   end
   if ok then
     if rkey ~= '' then
-      if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
-      redis.call('PUBLISH', rkey, rval)
+      if outbox then
+        redis.call('HSET', outbox, 'v:' .. rkey, rval, 'm:' .. rkey, mid .. ' ' .. rttl .. ' ' .. string.format('%d', now))
+      else
+        if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
+        redis.call('PUBLISH', rkey, rval)
+      end
     end
     local rk = prefix .. id
     local live = true
@@ -247,18 +253,26 @@ return 'queued'
 
 ACK_FAST = (
     """
--- KEYS: stream. ARGV: group, then per entry the values of one entries.FastAck: msgid,
+-- KEYS: stream, [outbox] (as COMPLETE's). ARGV: group, then per entry the values of one
+-- entries.FastAck: msgid,
 -- result_key, result_value, result_ttl_ms. For plain acks of entries read less than half a lease ago (no other worker
 -- can have claimed them yet). XACK answers 1 only for the first ack of an entry, so at most
 -- one outcome is ever committed; returns 1 (committed) or 0 per entry.
-local stream, group = KEYS[1], ARGV[1]
+local stream, outbox, group = KEYS[1], KEYS[2], ARGV[1]
 local out, gone = {}, {}
+local now
 local j = 2
 """
     + FAST_ACK_LAYOUT.unpack()
     + """  if redis.call('XACK', stream, group, mid) == 1 then
     gone[#gone + 1] = mid
-    if rkey ~= '' then
+    if rkey ~= '' and outbox then
+      if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end
+      redis.call('HSET', outbox, 'v:' .. rkey, rval, 'm:' .. rkey, mid .. ' ' .. rttl .. ' ' .. string.format('%d', now))
+    elseif rkey ~= '' then
       if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
       redis.call('PUBLISH', rkey, rval)
     end
