@@ -281,7 +281,8 @@ class LeaseKeeping(WorkerState):
         if now - getattr(self, "_swept_at", 0.0) < outbox.SWEEP_AFTER_MS / 2000.0:
             return
         self._swept_at = now
-        copied = outbox.sweep(self.redis, [k.outbox for k in self.keys.values()])
+        outboxes = [k.outbox for k in self.keys.values()]
+        copied = outbox.sweep(self.redis, outboxes, older_than_ms=outbox.SWEEP_AFTER_MS)
         if copied:
             log.warning("worker: copied %d result(s) a stopped worker left in an outbox", copied)
 

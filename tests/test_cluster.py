@@ -1,0 +1,331 @@
+"""Redis Cluster: ``redis+cluster://`` on a real 3-master cluster, plus the slot audit.
+
+The audit reads every engine Lua script for the keys its ``redis.call``s touch: each must come
+from KEYS, or be a run key built from the queue's run prefix (same hash tag, so same slot), or
+be the single-server branch of a result write (a cluster passes an outbox and never takes it).
+The live tests run the engine's core behaviours and the facade through the cluster URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from redis.crc import key_slot
+
+from celery_docket import Celery, chord
+from celery_docket.engine import Docket, Perpetual, handover, outbox, ratelimit, scripts
+from celery_docket.engine.cluster import is_cluster_url, parse_url
+from celery_docket.engine.keys import GROUP, QueueKeys
+from celery_docket.engine.lua import Script
+from celery_docket.engine.messages import Call
+from celery_docket.engine.native import encode_call
+from celery_docket.worker import WorkController
+from tests.cluster import ClusterTopology
+from tests.engine_helpers import running
+from tests.topology import wait_for
+
+# -- no server ---------------------------------------------------------------------------------
+
+
+def test_cluster_url_forms() -> None:
+    assert parse_url("redis+cluster://a:7000,b:7001") == ([("a", 7000), ("b", 7001)], None, None)
+    assert parse_url("redis+cluster://u:p%40w@a/0") == ([("a", 6379)], "u", "p@w")
+    assert parse_url("redis+cluster://:pw@[::1]:7000/") == ([("::1", 7000)], None, "pw")
+    assert is_cluster_url("rediss+cluster://a:1") and not is_cluster_url("redis://a:1")
+    with pytest.raises(ValueError, match="database 0 only"):
+        parse_url("redis+cluster://a:7000/2")
+    with pytest.raises(ValueError, match="names no node"):
+        parse_url("redis+cluster:///0")
+    with pytest.raises(ValueError, match="port"):
+        parse_url("redis+cluster://a:x")
+
+
+def test_every_key_of_a_queue_is_in_one_slot() -> None:
+    k = QueueKeys("cd", "emails")
+    names = [k.stream, k.due, k.dead, k.run("x"), k.run_prefix + "y", k.wake, k.fates]
+    names += [k.outbox, k.once("cd:once:1")]
+    assert len({key_slot(n.encode()) for n in names}) == 1
+
+
+_CALL = re.compile(r"redis\.call\s*\(\s*'(\w+)'\s*,\s*([^,)]+)|redis\.call,\s*'(\w+)',\s*([^,)]+)")
+_FROM_KEYS = re.compile(r"local\s+([\w\s,]+?)\s*=\s*(KEYS\[\d\](?:\s*,\s*KEYS\[\d\])*)")
+_NOT_KEYS = {"TIME", "PUBLISH", "XINFO"}  # PUBLISH: a channel, any node; XINFO: a subcommand
+_RUN_KEY = re.compile(r"^(prefix|ARGV\[1\]) \.\. [\w\[\]+]+$")
+"""A run key: the queue's run prefix (``QueueKeys.run_prefix``, the queue's tag) plus an id."""
+
+
+def _scripts() -> dict[str, str]:
+    found = {}
+    for mod in (scripts, handover, outbox, ratelimit):
+        for name, value in vars(mod).items():
+            if isinstance(value, str) and "redis.call" in value and not name.startswith("_"):
+                found[f"{mod.__name__}.{name}"] = value
+    return found
+
+
+def _key_names(source: str) -> set[str]:
+    """Locals bound to KEYS (``local a, b = KEYS[1], KEYS[2]``), and ``rk = prefix .. id``."""
+    names: set[str] = set()
+    for m in _FROM_KEYS.finditer(source):
+        lhs = [n.strip() for n in m.group(1).split(",")]
+        rhs = [r.strip() for r in m.group(2).split(",")]
+        names.update(lhs[: len(rhs)])
+    if re.search(r"local rk = prefix \.\. id", source):
+        names.add("rk")
+    return names
+
+
+def test_every_script_touches_only_keys_it_declares() -> None:
+    found = _scripts()
+    assert {"celery_docket.engine.scripts.COMPLETE", "celery_docket.engine.outbox.FINISH"} <= set(
+        found
+    )
+    bad = []
+    for name, source in found.items():
+        keys = _key_names(source)
+        for m in _CALL.finditer(source):
+            cmd, arg = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+            arg = arg.strip()
+            if cmd in _NOT_KEYS:
+                continue
+            if arg in keys or re.fullmatch(r"KEYS\[\d\]", arg) or _RUN_KEY.match(arg):
+                continue
+            if (
+                cmd == "SET"
+                and arg == "rkey"
+                and re.search(r"if (rkey ~= .. and )?outbox then", source)
+            ):
+                continue  # the single-server branch; with an outbox KEY it is never taken
+            bad.append(f"{name}: {cmd} {arg}")
+    assert not bad, "keys not declared in KEYS: " + "; ".join(bad)
+
+
+def test_hand_over_is_refused_on_a_cluster() -> None:
+    class Fake:
+        class backend:  # noqa: N801 - stands in for a Backend attribute
+            is_cluster = True
+
+    with pytest.raises(NotImplementedError, match="Cluster"):
+        handover.HandOverBatch(Fake())  # type: ignore[arg-type]
+
+
+# -- a live cluster ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[ClusterTopology]:
+    t = ClusterTopology().start()
+    try:
+        yield t
+    finally:
+        t.stop()
+
+
+def _queues_on_two_nodes(docket: Docket) -> tuple[str, str]:
+    """Two queue names whose slots are served by different masters."""
+    nodes = docket.redis.nodes_manager
+    first = "q0"
+    home = nodes.get_node_from_slot(key_slot(docket.keys(first).stream.encode())).name
+    for i in range(1, 200):
+        slot = key_slot(docket.keys(f"q{i}").stream.encode())
+        if nodes.get_node_from_slot(slot).name != home:
+            return first, f"q{i}"
+    raise AssertionError("no two queues on different nodes")
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_engine_core_behaviours_on_a_cluster(cluster: ClusterTopology, prefix: str) -> None:
+    docket = Docket(cluster.url, prefix=prefix)
+    assert docket.backend.is_cluster
+    qa, qb = _queues_on_two_nodes(docket)
+    ran: list[str] = []
+
+    @docket.task(name="add", queue=qa)
+    def add(x: int, y: int) -> int:
+        ran.append("add")
+        return x + y
+
+    @docket.task(name="mul", queue=qb)
+    def mul(x: int, y: int) -> int:
+        return x * y
+
+    with running(docket.worker(queues=[qa, qb], pool="threads", concurrency=4)):
+        assert docket.result(docket.add("add")(2, 2).id, timeout=10) == 4
+        assert docket.result(docket.add("mul")(3, 3).id, timeout=10) == 9
+        # keyed: a second add of a live key adds nothing
+        t0 = time.monotonic()
+        one = docket.add("add", when=time.time() + 1, key="k1")(5, 5)
+        two = docket.add("add", when=time.time() + 1, key="k1")(6, 6)
+        assert one.added and one.state == "parked" and not two.added
+        assert docket.result("k1", timeout=10) == 10
+        assert time.monotonic() - t0 >= 0.9
+        # a batch spanning both queues' slots: one pipeline, split per node
+        body = encode_call((1, 2), {}, docket.content_type)
+        batch = docket.enqueue_many([Call("add", body, queue=qa), Call("mul", body, queue=qb)])
+        assert [docket.result(e.id, timeout=10) for e in batch] == [3, 2]
+    docket.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_once_token_and_a_lost_script_on_a_cluster(cluster: ClusterTopology, prefix: str) -> None:
+    docket = Docket(cluster.url, prefix=prefix)
+    try:
+        body = encode_call((1, 1), {}, docket.content_type)
+        call = Call("f", body, queue="q", when=time.time() + 60, once=f"{prefix}:scope:0")
+        first, again = docket.enqueue(call), docket.enqueue(call)
+        assert first.added and not again.added
+        assert docket.redis.exists(docket.keys("q").once(f"{prefix}:scope:0"))
+        docket.redis.script_flush()  # every primary forgets the scripts: re-loaded on NOSCRIPT
+        calls = [
+            Call("f", body, queue=f"q{i}", key=f"x{i}", when=time.time() + 60) for i in range(6)
+        ]
+        assert all(e.added for e in docket.enqueue_many(calls))
+    finally:
+        docket.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_a_perpetual_ticks_once_with_two_workers(cluster: ClusterTopology, prefix: str) -> None:
+    docket = Docket(cluster.url, prefix=prefix)
+    runs: list[float] = []
+
+    @docket.task(name="tick", perpetual=Perpetual(every=timedelta(milliseconds=200)))
+    def tick() -> None:
+        runs.append(time.time())
+
+    with (
+        running(docket.worker(pool="solo", name="w1")),
+        running(docket.worker(pool="solo", name="w2")),
+    ):
+        time.sleep(1.5)
+    docket.close()
+    gaps = [b - a for a, b in zip(runs, runs[1:])]
+    assert 4 <= len(runs) <= 9
+    assert min(gaps) >= 0.19
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_results_and_a_chord_through_the_facade(cluster: ClusterTopology, prefix: str) -> None:
+    app = Celery(f"c{uuid.uuid4().hex[:6]}", broker=cluster.url, backend=cluster.url)
+    app.conf.update(docket_key_prefix=prefix)
+    body_runs: list[list[int]] = []
+
+    @app.task(name="c.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="c.part")
+    def part(i: int) -> int:
+        return i
+
+    @app.task(name="c.total")
+    def total(values: list[int]) -> int:
+        body_runs.append(values)
+        return sum(values)
+
+    w = WorkController(app, pool="threads", concurrency=4, setup_logging=False).start_in_thread()
+    try:
+        assert add.delay(2, 2).get(timeout=10) == 4
+        assert add.apply_async((4, 4), countdown=1).get(timeout=10) == 8
+        assert chord([part.s(i) for i in range(5)])(total.s()).get(timeout=15) == 10
+        time.sleep(0.5)
+        assert len(body_runs) == 1 and sorted(body_runs[0]) == [0, 1, 2, 3, 4]
+        queue = app.docket.keys("celery")
+        assert not app.docket.redis.hlen(queue.outbox)  # every result copied out
+    finally:
+        w.stop()
+        app.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_a_result_left_in_the_outbox_is_finished_by_a_keeper(
+    cluster: ClusterTopology, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker that acked (result in the outbox) and died before the copy: another worker's
+    keeper copies and announces the result."""
+    docket = Docket(cluster.url, prefix=prefix)
+    docket.task(lambda: None, name="noop")
+    k = docket.keys("default")
+    docket.ensure_group("default")
+    execution = docket.add("noop")()
+    reply = docket.redis.xreadgroup(GROUP, "dead-worker", {k.stream: ">"}, count=1)
+    mid = reply[0][1][0][0].decode()
+    rkey = docket.results.key(execution.id)
+    committed = Script(scripts.ACK_FAST)(
+        docket.redis, [k.stream, k.outbox], [GROUP, mid, rkey, b"json:42", 60_000]
+    )
+    assert committed == [1] and docket.redis.get(rkey) is None
+    assert docket.redis.hexists(k.outbox, "v:" + rkey)
+    monkeypatch.setattr(outbox, "SWEEP_AFTER_MS", 0)
+    try:
+        with running(docket.worker(lease_seconds=0.3)):
+            wait_for(lambda: docket.redis.get(rkey), 10, "the swept result")
+        assert not docket.redis.hlen(k.outbox)
+        assert docket.redis.pttl(rkey) > 0
+    finally:
+        docket.close()
+
+
+_WORKER = """
+import sys, time
+from celery_docket.engine import Docket
+docket = Docket(sys.argv[1], prefix=sys.argv[2])
+
+@docket.task(name="slow")
+def slow(path):
+    open(path, "w").write("started")
+    time.sleep(60)
+
+docket.worker(pool="threads", concurrency=2, lease_seconds=1.0).run()
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_kill_9_of_a_worker_then_another_finishes_its_work(
+    cluster: ClusterTopology, prefix: str, tmp_path: Path
+) -> None:
+    docket = Docket(cluster.url, prefix=prefix)
+    marker = tmp_path / "started"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WORKER, cluster.url, prefix],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        ran: list[str] = []
+
+        @docket.task(name="slow")
+        def slow(path: str) -> str:
+            ran.append(path)
+            return "recovered"
+
+        execution = docket.add("slow")(str(marker))
+        wait_for(marker.exists, 20, "the doomed worker to start the task")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        with running(docket.worker(pool="threads", lease_seconds=1.0)):
+            assert docket.result(execution.id, timeout=15) == "recovered"
+        assert ran == [str(marker)]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        docket.close()
