@@ -16,7 +16,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError, ResponseError, TryAgainError
 
 from .cluster import is_cluster
 from .errors import NotReplicated
@@ -33,10 +33,29 @@ class Script:
 
     def __call__(self, client: Any, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
-        except NoScriptError:
-            client.script_load(self.source)
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            try:
+                return client.evalsha(self.sha, len(keys), *keys, *args)
+            except NoScriptError:
+                client.script_load(self.source)
+                return client.evalsha(self.sha, len(keys), *keys, *args)
+        except ResponseError as exc:
+            transient = _transient(exc)
+            if transient is exc:
+                raise
+            raise transient from exc
+
+
+_MIGRATING = ("Script attempted to access a non local key", "TRYAGAIN")
+
+
+def _transient(exc: Exception) -> Exception:
+    """A script that met a key its slot's migration already moved (it fails before writing
+    anything: see scripts.py) is retried like a TRYAGAIN: the caller's loop waits and
+    retries, as for a lost connection."""
+    if isinstance(exc, ResponseError) and not isinstance(exc, TryAgainError):
+        if any(m in str(exc) for m in _MIGRATING):
+            return TryAgainError(str(exc))
+    return exc
 
 
 def _is_noscript(reply: Any) -> bool:
@@ -109,7 +128,7 @@ class Pipeline:
                 replies[index] = resent[step * n + step - 1]
         for reply in replies + acks:
             if isinstance(reply, Exception):
-                raise reply
+                raise _transient(reply)
         if any(int(a) < wait_replicas for a in acks):
             raise NotReplicated(
                 f"enqueued on the master, but only {min(int(a) for a in acks)} of "

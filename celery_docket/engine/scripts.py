@@ -99,11 +99,17 @@ MOVE = (
     + _ENQUEUE
     + """
 -- KEYS: due, stream. ARGV: run key prefix, limit. Moves due executions to the stream.
+-- Every run record is read before the first write: on a cluster, a record already moved
+-- by a slot migration fails the script here, with nothing written yet.
 local due, stream, prefix, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(ids) do
+local recs = {}
+for i, id in ipairs(ids) do
+  recs[i] = redis.call('HMGET', prefix .. id, 'n', 'b', 'a', 'k', 'g', 'p')
+end
+for i, id in ipairs(ids) do
   local rk = prefix .. id
-  local r = redis.call('HMGET', rk, 'n', 'b', 'a', 'k', 'g', 'p')
+  local r = recs[i]
   if r[1] then
     enqueue(stream, rk, id, r[1], r[2] or '', r[3] or '1', r[4] or '', r[5] or '1', r[6] or '')
     if r[4] ~= '1' then redis.call('DEL', rk) end
@@ -132,6 +138,15 @@ local stream, due, dead, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, prefix, wake, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
 local j = 6
+if outbox then
+  -- a cluster: touch every run record before the first write, so a record a slot migration
+  -- already moved fails the script with nothing written (the commit is retried)
+  local c = 6
+"""
+    + COMMIT_LAYOUT.unpack("c")
+    + """    redis.call('EXISTS', prefix .. id)
+  end
+end
 """
     + COMMIT_LAYOUT.unpack()
     + """  local ok = true
@@ -202,30 +217,39 @@ return lost
 HANDBACK = """
 -- KEYS: stream. ARGV: group, consumer, run prefix, msgids... Re-adds entries this consumer
 -- read but never started, so other workers take them at once instead of after a lease.
+-- Reads first (a cluster: a run record moved by a slot migration fails before any write).
 local stream, group, consumer, prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local n = 0
+local mine = {}
 for j = 4, #ARGV do
   local mid = ARGV[j]
   local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
   if #pend == 1 and pend[1][2] == consumer then
     local e = redis.call('XRANGE', stream, mid, mid)
+    local fields, rk = false, false
     if #e == 1 then
-      local fields = e[1][2]
-      local nid = redis.call('XADD', stream, '*', unpack(fields))
+      fields = e[1][2]
       for f = 1, #fields, 2 do
         if fields[f] == 'k' and fields[f+1] == '1' then
           for h = 1, #fields, 2 do
-            if fields[h] == 'i' then redis.call('HSET', prefix .. fields[h+1], 'm', nid) end
+            if fields[h] == 'i' then rk = prefix .. fields[h+1] end
           end
         end
       end
+      if rk then redis.call('EXISTS', rk) end
     end
-    redis.call('XACK', stream, group, mid)
-    redis.call('XDEL', stream, mid)
-    n = n + 1
+    mine[#mine + 1] = {mid, fields, rk}
   end
 end
-return n
+for _, m in ipairs(mine) do
+  local mid, fields, rk = m[1], m[2], m[3]
+  if fields then
+    local nid = redis.call('XADD', stream, '*', unpack(fields))
+    if rk then redis.call('HSET', rk, 'm', nid) end
+  end
+  redis.call('XACK', stream, group, mid)
+  redis.call('XDEL', stream, mid)
+end
+return #mine
 """
 
 CANCEL = """
@@ -306,7 +330,9 @@ if start == '' then
   end
 end
 local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
-local removed, last, gone = 0, '', {}
+-- All reads (run records included) come before the first write: on a cluster, a record a
+-- slot migration already moved fails the script with nothing written.
+local removed, last, gone, forget = 0, '', {}, {}
 for _, e in ipairs(entries) do
   last = e[1]
   local f = e[2]
@@ -319,26 +345,27 @@ for _, e in ipairs(entries) do
   if not perpetual then
     gone[#gone + 1] = e[1]
     if keyed and id and redis.call('HGET', prefix .. id, 'm') == e[1] then
-      redis.call('DEL', prefix .. id)
+      forget[#forget + 1] = prefix .. id
     end
   end
 end
+local unpark = {}
+if ARGV[3] == '' then
+  local ids = redis.call('ZRANGE', due, 0, -1)
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', prefix .. id, 'p') ~= '1' then unpark[#unpark + 1] = id end
+  end
+end
+for _, rk in ipairs(forget) do redis.call('DEL', rk) end
 for i = 1, #gone, 500 do
   redis.call('XDEL', stream, unpack(gone, i, math.min(i + 499, #gone)))
 end
 removed = #gone
-local parked = 0
-if ARGV[3] == '' then
-  local ids = redis.call('ZRANGE', due, 0, -1)
-  for _, id in ipairs(ids) do
-    if redis.call('HGET', prefix .. id, 'p') ~= '1' then
-      redis.call('ZREM', due, id)
-      redis.call('DEL', prefix .. id)
-      parked = parked + 1
-    end
-  end
+for _, id in ipairs(unpark) do
+  redis.call('ZREM', due, id)
+  redis.call('DEL', prefix .. id)
 end
-return {removed, last, #entries, parked}
+return {removed, last, #entries, #unpark}
 """
 
 PARKED = """

@@ -35,8 +35,17 @@ from .settings import Handler, PerpetualSpec, WorkerSettings
 
 log = logging.getLogger("celery_docket.engine.worker")
 
-RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
-"""Errors a loop survives by waiting and trying again (Redis restarting, a network blip)."""
+RECOVERABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,
+    redis.exceptions.SlotNotCoveredError,
+)
+"""Errors a loop survives by waiting and trying again (Redis restarting, a network blip; on
+a cluster, a slot moving or a failover that outlasted redis-py's own redirect retries)."""
 
 
 @dataclass
