@@ -27,6 +27,10 @@ def cluster_port() -> int:
             return port
 
 
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _free(port: int) -> bool:
     import socket
 
@@ -96,6 +100,39 @@ class ClusterTopology:
             return str(info.get("cluster_state")) == "ok"
         text = info.decode() if isinstance(info, bytes) else str(info)
         return "cluster_state:ok" in text
+
+    def node_of(self, slot: int) -> RedisServer:
+        """The master serving ``slot`` now."""
+        with redis.Redis(HOST, self.nodes[0].port) as r:
+            for start, end, primary, *_replicas in r.execute_command("CLUSTER SLOTS"):
+                if int(start) <= slot <= int(end):
+                    return next(n for n in self.nodes if n.port == int(primary[1]))
+        raise LookupError(f"no node serves slot {slot}")
+
+    def migrate_slot(self, slot: int, target: RedisServer, *, pause: float = 0.0) -> int:
+        """Move ``slot`` to ``target`` the way ``redis-cli --cluster reshard`` does (IMPORTING,
+        MIGRATING, MIGRATE key by key, SETSLOT NODE everywhere); ``pause`` between keys keeps
+        the ASK window open. Returns how many keys moved."""
+        source = self.node_of(slot)
+        if source is target:
+            return 0
+        with redis.Redis(HOST, source.port) as src, redis.Redis(HOST, target.port) as dst:
+            src_id = _text(src.execute_command("CLUSTER MYID"))
+            dst_id = _text(dst.execute_command("CLUSTER MYID"))
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src_id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst_id)
+            moved = 0
+            while True:
+                keys = src.execute_command("CLUSTER GETKEYSINSLOT", slot, 1)
+                if not keys:
+                    break
+                src.execute_command("MIGRATE", HOST, target.port, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+                time.sleep(pause)
+            for node in self.nodes:
+                with redis.Redis(HOST, node.port) as r:
+                    r.execute_command("CLUSTER SETSLOT", slot, "NODE", dst_id)
+        return moved
 
     def client(self) -> redis.RedisCluster:
         return redis.RedisCluster(HOST, self.nodes[0].port)

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -329,3 +330,43 @@ def test_kill_9_of_a_worker_then_another_finishes_its_work(
             proc.kill()
             proc.wait(10)
         docket.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_a_queue_slot_migrated_while_a_worker_drains_loses_nothing(
+    cluster: ClusterTopology, prefix: str
+) -> None:
+    """MOVED and ASK: the queue's slot moves to another master, key by key, mid-drain."""
+    docket = Docket(cluster.url, prefix=prefix)
+    done: list[int] = []
+    lock = threading.Lock()
+
+    @docket.task(name="note")
+    def note(n: int) -> int:
+        time.sleep(0.01)
+        with lock:
+            done.append(n)
+        return n
+
+    total = 400
+    body = [encode_call((n,), {}, docket.content_type) for n in range(total)]
+    k = docket.keys("default")
+    docket.enqueue_many([Call("note", b, queue="default") for b in body[:300]])
+    for i, b in enumerate(body[300:350]):  # parked and keyed: run records in the slot too
+        docket.enqueue(Call("note", b, queue="default", key=f"p{i}", when=time.time() + 0.5))
+    slot = key_slot(k.stream.encode())
+    source = cluster.node_of(slot)
+    target = next(n for n in cluster.nodes if n is not source)
+    with running(docket.worker(pool="threads", concurrency=4, lease_seconds=2.0)):
+        wait_for(lambda: done, 10, "the drain to start")
+        moved = cluster.migrate_slot(slot, target, pause=0.02)
+        at_move_end = len(done)
+        assert moved >= 3 and cluster.node_of(slot) is target
+        assert at_move_end < 350, "the drain ended before the slot moved: nothing was tested"
+        docket.enqueue_many([Call("note", b, queue="default") for b in body[350:]])
+        wait_for(lambda: len(set(done)) == total, 60, "every task to run")
+        time.sleep(0.5)
+    docket.close()
+    assert sorted(set(done)) == list(range(total))
+    assert len(done) - total <= 0, f"{len(done) - total} ran twice"
