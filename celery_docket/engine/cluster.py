@@ -40,6 +40,16 @@ def is_cluster(client: Any) -> bool:
     return isinstance(client, RedisCluster)
 
 
+def mget(client: Any, keys: list[str]) -> list[Any]:
+    """``MGET`` of keys in any slots: on a cluster, one ``MGET`` per slot (redis-py's
+    ``mget_nonatomic``, values in the keys' order); on one server, plain ``MGET``."""
+    if not keys:
+        return []
+    if is_cluster(client):
+        return list(client.mget_nonatomic(keys))
+    return list(client.mget(keys))
+
+
 def parse_url(url: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     """(nodes, username, password) of ``redis+cluster://[user:pw@]h1:p1,h2:p2[/0]``."""
     parts = urlsplit(url)
@@ -101,4 +111,4 @@ def open_cluster(
     )
 
 
-__all__ = ["SCHEMES", "is_cluster", "is_cluster_url", "open_cluster", "parse_url"]
+__all__ = ["SCHEMES", "is_cluster", "is_cluster_url", "mget", "open_cluster", "parse_url"]
