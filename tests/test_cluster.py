@@ -23,8 +23,16 @@ from pathlib import Path
 import pytest
 from redis.crc import key_slot
 
-from celery_docket import Celery, chord
-from celery_docket.engine import Docket, Perpetual, handover, outbox, ratelimit, scripts
+from celery_docket import Celery, chord, group
+from celery_docket.engine import (
+    Docket,
+    Perpetual,
+    handover,
+    outbox,
+    ratelimit,
+    scripts,
+    snapshot,
+)
 from celery_docket.engine.cluster import is_cluster_url, parse_url
 from celery_docket.engine.keys import GROUP, QueueKeys
 from celery_docket.engine.lua import Script
@@ -75,14 +83,16 @@ def _scripts() -> dict[str, str]:
 
 
 def _key_names(source: str) -> set[str]:
-    """Locals bound to KEYS (``local a, b = KEYS[1], KEYS[2]``), and ``rk = prefix .. id``."""
+    """Locals bound to KEYS (``local a, b = KEYS[1], KEYS[2]``), and run keys."""
     names: set[str] = set()
     for m in _FROM_KEYS.finditer(source):
         lhs = [n.strip() for n in m.group(1).split(",")]
         rhs = [r.strip() for r in m.group(2).split(",")]
         names.update(lhs[: len(rhs)])
-    if re.search(r"local rk = prefix \.\. id", source):
-        names.add("rk")
+    # run keys: a name assigned ``prefix .. x``, or a loop variable over a list of them
+    names.update(re.findall(r"\b(\w+) = prefix \.\. ", source))
+    for lst in re.findall(r"\b(\w+)\[#\1 \+ 1\] = prefix \.\. ", source):
+        names.update(re.findall(rf"for _, (\w+) in ipairs\({lst}\)", source))
     return names
 
 
@@ -243,6 +253,8 @@ def test_results_and_a_chord_through_the_facade(cluster: ClusterTopology, prefix
         assert add.delay(2, 2).get(timeout=10) == 4
         assert add.apply_async((4, 4), countdown=1).get(timeout=10) == 8
         assert chord([part.s(i) for i in range(5)])(total.s()).get(timeout=15) == 10
+        assert group(add.s(i, i) for i in range(6))().get(timeout=10) == [0, 2, 4, 6, 8, 10]
+        assert snapshot.heartbeats(app.docket)  # the index, then MGET of the beats
         time.sleep(0.5)
         assert len(body_runs) == 1 and sorted(body_runs[0]) == [0, 1, 2, 3, 4]
         queue = app.docket.keys("celery")
