@@ -382,3 +382,42 @@ def test_a_queue_slot_migrated_while_a_worker_drains_loses_nothing(
     docket.close()
     assert sorted(set(done)) == list(range(total))
     assert len(done) - total <= 0, f"{len(done) - total} ran twice"
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_the_prefork_cli_worker_on_a_cluster(
+    cluster: ClusterTopology, prefix: str, tmp_path: Path
+) -> None:
+    """``celery-docket worker -P prefork`` through the cluster URL: children reopen their own
+    cluster clients after the fork; SIGTERM stops it cleanly."""
+    env = {
+        **os.environ,
+        "CD_TEST_BROKER": cluster.url,
+        "CD_TEST_PREFIX": prefix,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+    }
+    log = open(tmp_path / "worker.log", "wb")  # noqa: SIM115
+    cmd = [sys.executable, "-m", "celery_docket.cli.main", "-A", "tests.prefork_celery_app"]
+    proc = subprocess.Popen(
+        [*cmd, "worker", "-P", "prefork", "-c", "2", "-l", "INFO"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    client = Celery("client", broker=cluster.url, set_as_current=False)
+    client.conf.docket_key_prefix = prefix
+    try:
+        pids = {client.send_task("pf.pid").get(timeout=30) for _ in range(6)}
+        assert pids and proc.pid not in pids
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            code = proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            code = proc.wait(10)
+        client.close()
+        log.close()
+    assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
