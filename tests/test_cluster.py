@@ -34,6 +34,7 @@ from celery_docket.engine import (
     snapshot,
 )
 from celery_docket.engine.cluster import is_cluster_url, parse_url
+from celery_docket.engine.errors import BrokerUnavailable
 from celery_docket.engine.keys import GROUP, QueueKeys
 from celery_docket.engine.lua import Script
 from celery_docket.engine.messages import Call
@@ -370,13 +371,30 @@ def test_a_queue_slot_migrated_while_a_worker_drains_loses_nothing(
     slot = key_slot(k.stream.encode())
     source = cluster.node_of(slot)
     target = next(n for n in cluster.nodes if n is not source)
+    refused: list[int] = []
+
+    def produce() -> None:
+        """Keyed adds while the slot moves: TRYAGAIN until it has moved; retried when told."""
+        for i, b in enumerate(body[350:375]):
+            while True:
+                try:
+                    docket.enqueue(Call("note", b, queue="default", key=f"m{i}"))
+                    break
+                except BrokerUnavailable:
+                    refused.append(i)
+                    time.sleep(0.05)
+            time.sleep(0.02)
+
     with running(docket.worker(pool="threads", concurrency=4, lease_seconds=2.0)):
         wait_for(lambda: done, 10, "the drain to start")
+        producer = threading.Thread(target=produce, daemon=True)
+        producer.start()
         moved = cluster.migrate_slot(slot, target, pause=0.02)
+        producer.join(30)
         at_move_end = len(done)
         assert moved >= 3 and cluster.node_of(slot) is target
         assert at_move_end < 350, "the drain ended before the slot moved: nothing was tested"
-        docket.enqueue_many([Call("note", b, queue="default") for b in body[350:]])
+        docket.enqueue_many([Call("note", b, queue="default") for b in body[375:]])
         wait_for(lambda: len(set(done)) == total, 60, "every task to run")
         time.sleep(0.5)
     docket.close()

@@ -37,6 +37,13 @@ def translate_redis_errors(exc: redis.RedisError) -> Exception:
         return BrokerFull(f"Redis is out of memory, nothing was enqueued: {text}")
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         return unreachable(exc)
+    if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
+        # redis-py gave up following redirects: a slot moving (a multi-key script waits out
+        # the whole migration with TRYAGAIN) or a failover; trying later is the answer
+        return BrokerUnavailable(
+            f"Redis Cluster did not take the call (a slot moving or a failover); it may not "
+            f"have been enqueued: {text}"
+        )
     return exc
 
 
