@@ -352,6 +352,15 @@ def test_handback(q: Q, keyed: bool, stolen: bool, handed: int) -> None:
         assert q.pending() == {d.message_id: "c2"}
 
 
+def test_handback_of_one_entry_named_twice_re_adds_it_once(q: Q) -> None:
+    q.add("e", keyed=True)
+    (d,) = q.read()
+    k = q.k
+    args = [GROUP, "c1", k.run_prefix, d.message_id, d.message_id]
+    assert Script(HANDBACK)(q.r, [k.stream], args) == 1
+    assert len(q.read("c3")) == 1
+
+
 CANCEL_TABLE = [
     # name, keyed, when, read first, reply, stream left, due left
     ("missing", None, "", False, "missing", 0, 0),

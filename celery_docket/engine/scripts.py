@@ -219,11 +219,12 @@ HANDBACK = """
 -- read but never started, so other workers take them at once instead of after a lease.
 -- Reads first (a cluster: a run record moved by a slot migration fails before any write).
 local stream, group, consumer, prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local mine = {}
+local mine, seen = {}, {}
 for j = 4, #ARGV do
   local mid = ARGV[j]
   local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
-  if #pend == 1 and pend[1][2] == consumer then
+  if #pend == 1 and pend[1][2] == consumer and not seen[mid] then
+    seen[mid] = true
     local e = redis.call('XRANGE', stream, mid, mid)
     local fields, rk = false, false
     if #e == 1 then
