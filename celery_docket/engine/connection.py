@@ -6,7 +6,8 @@ installed. fakeredis returns at once from ``XREADGROUP BLOCK``, so on memory the
 on a local condition that every enqueue in this process signals instead of spinning.
 
 Sentinel URLs (Celery's ``sentinel://…;…`` and ``redis+sentinel://``) are read in
-``sentinel``, Redis Cluster's ``redis+cluster://h1:p1,h2:p2`` in ``cluster``, Celery's TLS options (``broker_use_ssl`` and the URL query form) in ``tls``.
+``sentinel``, Redis Cluster's ``redis+cluster://h1:p1,h2:p2`` in ``cluster``, Celery's TLS
+options (``broker_use_ssl`` and the URL query form) in ``tls``.
 """
 
 from __future__ import annotations

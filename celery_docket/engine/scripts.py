@@ -1,4 +1,10 @@
-"""The engine's atomic Lua scripts. Each touches the keys of one queue only.
+"""The engine's atomic Lua scripts. Each touches the keys of one queue only (one Cluster slot).
+
+Every key a script touches is in KEYS, except run records (``<queue tag>:run:<id>``, built
+from the run prefix: same tag, same slot), whose ids are found inside the script; those are
+read before the script's first write, so on a cluster a record already moved by a slot
+migration fails the script with nothing written. On a cluster the commit scripts write
+results into the queue's outbox instead of their own keys (``outbox``).
 
 Stream entry fields: ``i`` execution id, ``n`` function name, ``b`` body, ``a`` attempt,
 ``k`` '1' when keyed, ``g`` generation of a keyed execution, ``p`` '1' when perpetual.
