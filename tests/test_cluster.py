@@ -439,3 +439,26 @@ def test_the_prefork_cli_worker_on_a_cluster(
         client.close()
         log.close()
     assert code == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_a_cluster_result_backend_behind_a_single_server_broker(
+    cluster: ClusterTopology, redis_server_url: str, prefix: str
+) -> None:
+    app = Celery(f"c{uuid.uuid4().hex[:6]}", broker=redis_server_url, backend=cluster.url)
+    app.conf.update(docket_key_prefix=prefix)
+
+    @app.task(name="c.mul")
+    def mul(x: int, y: int) -> int:
+        return x * y
+
+    w = WorkController(app, pool="threads", concurrency=2, setup_logging=False).start_in_thread()
+    try:
+        result = mul.delay(3, 4)
+        assert result.get(timeout=10) == 12
+        stored = app.results.backend.client.get(f"celery-task-meta-{result.id}")
+        assert app.results.backend.is_cluster and b'"SUCCESS"' in stored
+    finally:
+        w.stop()
+        app.close()
