@@ -79,7 +79,10 @@ class WorkerState:
         base = self.settings.name or f"docket@{socket.gethostname()}"
         self.node = base
         self.consumer = f"{base}:{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.keys: dict[str, QueueKeys] = {q: docket.keys(q) for q in self.settings.queues}
+        self.keys: dict[str, QueueKeys] = {
+            q: docket.keys(q) for lq in self.settings.queues for q in docket.shard_queues(lq)
+        }
+        """Physical queues (a sharded queue's ``q#i``), as deliveries name them."""
         self.redis: Any = docket.redis
         self._complete = Script(COMPLETE)
         self._ack_fast = Script(ACK_FAST)
