@@ -462,3 +462,63 @@ def test_a_cluster_result_backend_behind_a_single_server_broker(
     finally:
         w.stop()
         app.close()
+
+
+# -- sharded queues ----------------------------------------------------------------------------
+
+
+def test_a_sharded_queue_routes_by_key_once_token_or_id() -> None:
+    docket = Docket("memory://shards", prefix="s", shards={"work": 4, "plain": 1})
+    try:
+        assert docket.shard_queues("work") == [f"work#{i}" for i in range(4)]
+        assert docket.shard_queues("plain") == ["plain"]
+        assert docket.shard_queues("other") == ["other"]
+        assert docket.shard_of("work", "k1") == docket.shard_of("work", "k1")
+        assert len({docket.shard_of("work", f"id{i}") for i in range(40)}) == 4
+        assert docket.keys(docket.shard_of("work", "k1")).tag.startswith("{s:work#")
+        with pytest.raises(ValueError, match="'#'"):
+            Docket("memory://shards", prefix="s", shards={"a#b": 2})
+    finally:
+        docket.close()
+
+
+@pytest.mark.redis
+@pytest.mark.topology
+def test_a_sharded_queue_spreads_over_masters(cluster: ClusterTopology, prefix: str) -> None:
+    docket = Docket(cluster.url, prefix=prefix, shards={"work": 6})
+    nodes = docket.redis.nodes_manager
+    homes = {
+        nodes.get_node_from_slot(key_slot(docket.keys(q).stream.encode())).name
+        for q in docket.shard_queues("work")
+    }
+    assert len(homes) >= 2, "six shards should land on more than one master"
+    done: list[int] = []
+    lock = threading.Lock()
+
+    def note(n: int) -> int:
+        with lock:
+            done.append(n)
+        return n
+
+    docket.task(note, name="note", queue="work")
+    body = [encode_call((n,), {}, docket.content_type) for n in range(120)]
+    docket.enqueue_many([Call("note", b, queue="work") for b in body[:100]])
+    keyed = [Call("note", b, queue="work", key=f"k{i}") for i, b in enumerate(body[100:110])]
+    assert all(e.added for e in docket.enqueue_many(keyed))
+    assert not any(e.added for e in docket.enqueue_many(keyed))  # idempotent across shards
+    parked = docket.enqueue(
+        Call("note", body[110], queue="work", key="late", when=time.time() + 60)
+    )
+    assert parked.state == "parked" and docket.execution_record("late", "work")["s"] == "parked"
+    assert docket.cancel("late", "work") == "parked"
+    once = Call("note", body[111], queue="work", once=f"{prefix}:once:0")
+    assert docket.enqueue(once).added and not docket.enqueue(once).added
+    soon = docket.enqueue(Call("note", body[112], queue="work", when=time.time() + 0.5))
+    assert soon.state == "parked"
+    worker = docket.worker(queues=["work"], pool="threads", concurrency=4)
+    assert set(worker.keys) == set(docket.shard_queues("work"))
+    with running(worker):
+        wait_for(lambda: len(done) >= 112, 20, "every task to run")  # not the cancelled one
+        time.sleep(0.3)
+    docket.close()
+    assert sorted(done) == [*range(110), 111, 112]
