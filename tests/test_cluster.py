@@ -27,6 +27,7 @@ from celery_docket import Celery, chord, group
 from celery_docket.engine import (
     Docket,
     Perpetual,
+    admin,
     handover,
     outbox,
     ratelimit,
@@ -478,6 +479,11 @@ def test_a_sharded_queue_routes_by_key_once_token_or_id() -> None:
         assert docket.keys(docket.shard_of("work", "k1")).tag.startswith("{s:work#")
         with pytest.raises(ValueError, match="'#'"):
             Docket("memory://shards", prefix="s", shards={"a#b": 2})
+        with pytest.raises(ValueError, match="is sharded"):
+            docket.keys("work")  # never an empty look-alike of the sharded queue
+        for i in range(8):
+            docket.enqueue(Call("f", b"x", queue="work", when=time.time() + 60, key=f"k{i}"))
+        assert admin.purge(docket, ["work"]) == 8  # every shard
     finally:
         docket.close()
 

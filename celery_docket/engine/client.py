@@ -109,6 +109,11 @@ class Client:
         self.wait_timeout_ms = 1000
 
     def keys(self, queue: str) -> QueueKeys:
+        if queue in self.shards:  # loud, not an empty look-alike queue
+            raise ValueError(
+                f"queue {queue!r} is sharded: name one of its shards ({queue}#0 ... "
+                f"{queue}#{self.shards[queue] - 1}), or use shard_queues()"
+            )
         return QueueKeys(self.prefix, queue)
 
     def shard_queues(self, queue: str) -> list[str]:
