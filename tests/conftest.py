@@ -41,7 +41,7 @@ def redis_server_url() -> Iterator[str]:
     try:
         yield server.url
     finally:
-        server.stop()
+        server.remove()  # stop, and delete its data dir
 
 
 @pytest.fixture
