@@ -67,7 +67,7 @@ def redis_server_url() -> Iterator[str]:
     try:
         yield server.url
     finally:
-        server.stop()
+        server.remove()  # stop, and delete its data dir
 
 
 def _persistent_keys(url: str) -> int:

@@ -46,9 +46,9 @@ class Q:
         k = self.k
         reply = Script(ADD)(
             self.r,
-            [k.stream, k.due, k.run(eid)],
+            [k.stream, k.due, k.run(eid), *([k.once(once)] if once else [])],
             [k.wake, eid, "fn", b"body", when, "1" if keyed else "", "1" if replace else "",
-             1, "", GROUP, once, 60_000],
+             1, "", GROUP, 60_000],
         )  # fmt: skip
         return [_text(x) for x in reply]
 
@@ -351,6 +351,15 @@ def test_handback(q: Q, keyed: bool, stolen: bool, handed: int) -> None:
             assert q.record("e")["m"] == again.message_id
     else:
         assert q.pending() == {d.message_id: "c2"}
+
+
+def test_handback_of_one_entry_named_twice_re_adds_it_once(q: Q) -> None:
+    q.add("e", keyed=True)
+    (d,) = q.read()
+    k = q.k
+    args = [GROUP, "c1", k.run_prefix, d.message_id, d.message_id]
+    assert Script(HANDBACK)(q.r, [k.stream], args) == 1
+    assert len(q.read("c3")) == 1
 
 
 CANCEL_TABLE = [

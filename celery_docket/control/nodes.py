@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import snapshot
+from ..engine.cluster import mget
 from ..keys import static_key
 from .shapes import broker_info
 
@@ -212,7 +213,7 @@ def read_heartbeats(app: Any) -> list[dict[str, Any]]:
     if digests:
         static: dict[str, Any] = {}
         for digest, raw in zip(
-            digests, r.mget([static_key(prefix, d) for d in digests]), strict=True
+            digests, mget(r, [static_key(prefix, d) for d in digests]), strict=True
         ):
             try:
                 static[digest] = json.loads(raw) if raw is not None else {}

@@ -189,7 +189,7 @@ def revoke_tasks(
                 wpipe.set(key, meta, px=ttl)
             else:
                 wpipe.set(key, meta)
-            wpipe.publish(key, meta)
+            wpipe.execute_command("PUBLISH", key, meta)  # cluster pipelines refuse publish()
         wpipe.execute()
 
     # 4. tell the workers (and leave the removed ones for a worker to announce)
@@ -204,7 +204,9 @@ def revoke_tasks(
         "signum": signum,
         "signals": len(removed),
     }
-    pipe.publish(control_channel(prefix), encode_notice("revoke", arguments, destination))
+    pipe.execute_command(
+        "PUBLISH", control_channel(prefix), encode_notice("revoke", arguments, destination)
+    )
     pipe.execute()
     docket.backend.notify()
     log.info("revoked %s%s", ", ".join(ids), " (terminate)" if terminate else "")

@@ -28,9 +28,10 @@ def _text(value: Any) -> str:
 
 def purge(docket: Docket, queues: Iterable[str], chunk: int = 5000) -> int:
     """Delete the waiting work of ``queues``: ready entries nobody was handed yet and parked
-    executions. Delivered work and perpetual executions stay. Returns how many went."""
+    executions. Delivered work and perpetual executions stay. Returns how many went.
+    A sharded queue's name purges every shard."""
     total = 0
-    for q in queues:
+    for q in (shard for name in queues for shard in docket.shard_queues(name)):
         k = docket.keys(q)
         start = ""
         while True:

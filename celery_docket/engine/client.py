@@ -8,7 +8,8 @@ so the worker modules import this one and nothing imports back into them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import redis
@@ -37,6 +38,13 @@ def translate_redis_errors(exc: redis.RedisError) -> Exception:
         return BrokerFull(f"Redis is out of memory, nothing was enqueued: {text}")
     if isinstance(exc, (redis.ConnectionError, redis.TimeoutError)):
         return unreachable(exc)
+    if isinstance(exc, (redis.exceptions.ClusterError, redis.exceptions.TryAgainError)):
+        # redis-py gave up following redirects: a slot moving (a multi-key script waits out
+        # the whole migration with TRYAGAIN) or a failover; trying later is the answer
+        return BrokerUnavailable(
+            f"Redis Cluster did not take the call (a slot moving or a failover); it may not "
+            f"have been enqueued: {text}"
+        )
     return exc
 
 
@@ -71,8 +79,15 @@ class Client:
         content_type: str = codec.JSON,
         accept: Iterable[str] = (codec.JSON,),
         hooks: Iterable[Hook] = (),
+        shards: Mapping[str, int] | None = None,
     ) -> None:
         self.url = url
+        self.shards = {q: int(n) for q, n in (shards or {}).items() if int(n) > 1}
+        """Sharded queues: ``{"emails": 4}`` spreads ``emails`` over ``emails#0..3``, each its
+        own hash tag (``{cd:emails#i}``), so on a cluster over several masters."""
+        for q in self.shards:
+            if "#" in q:
+                raise ValueError(f"a sharded queue's name may not contain '#': {q!r}")
         self.hooks = Hooks(hooks)
         """Enqueue hooks (``before_enqueue``, ``after_enqueue``): see ``hooks.py``."""
         self.prefix = prefix
@@ -94,7 +109,32 @@ class Client:
         self.wait_timeout_ms = 1000
 
     def keys(self, queue: str) -> QueueKeys:
+        if queue in self.shards:  # loud, not an empty look-alike queue
+            raise ValueError(
+                f"queue {queue!r} is sharded: name one of its shards ({queue}#0 ... "
+                f"{queue}#{self.shards[queue] - 1}), or use shard_queues()"
+            )
         return QueueKeys(self.prefix, queue)
+
+    def shard_queues(self, queue: str) -> list[str]:
+        """The queues that hold ``queue``'s work: itself, or its shards ``queue#i``."""
+        n = self.shards.get(queue, 1)
+        return [queue] if n <= 1 else [f"{queue}#{i}" for i in range(n)]
+
+    def shard_of(self, queue: str, routing: str) -> str:
+        """The shard of ``queue`` that ``routing`` (a key, once token or execution id) maps
+        to, the same on every producer: a key's adds meet in one shard, so it stays
+        idempotent, and a send-once token's replays meet its first send."""
+        n = self.shards.get(queue, 1)
+        if n <= 1:
+            return queue
+        return f"{queue}#{zlib.crc32(routing.encode()) % n}"
+
+    def _shards_for(self, queue: str, execution_id: str) -> list[str]:
+        """Where to look for an execution: its id's shard first, then the others (an
+        unkeyed send-once execution went where its token maps)."""
+        first = self.shard_of(queue, execution_id)
+        return [first] + [q for q in self.shard_queues(queue) if q != first]
 
     def close(self) -> None:
         self.backend.close()
@@ -113,7 +153,8 @@ class Client:
         keyed = call.key is not None
         execution_id = call.key if call.key is not None else (call.execution_id or uuid.uuid4().hex)
         when_ms = to_epoch_ms(call.when)
-        k = self.keys(call.queue)
+        routing = execution_id if keyed else (call.once or execution_id)
+        k = self.keys(self.shard_of(call.queue, routing))
         if not keyed and when_ms is None and not call.perpetual and call.once is None:
             # The hot path: one XADD, no script.
             pipe.command(
@@ -122,9 +163,12 @@ class Client:
                 {"i": execution_id, "n": call.function, "b": call.body, "a": call.attempt},
             )
             return execution_id, False
+        keys = [k.stream, k.due, k.run(execution_id)]
+        if call.once:
+            keys.append(k.once(call.once) if self.backend.is_cluster else call.once)
         pipe.script(
             self._add,
-            [k.stream, k.due, k.run(execution_id)],
+            keys,
             [
                 k.wake,
                 execution_id,
@@ -136,7 +180,6 @@ class Client:
                 call.attempt,
                 "1" if call.perpetual else "",
                 GROUP,
-                call.once or "",
                 call.once_ttl_ms,
             ],
         )
@@ -182,7 +225,8 @@ class Client:
             pipe = Pipeline(self.redis)
             new_queues = sorted({c.queue for c in chunk} - self._known_queues)
             if new_queues:
-                pipe.command("sadd", queues_key(self.prefix), *new_queues)
+                physical = [p for q in new_queues for p in self.shard_queues(q)]
+                pipe.command("sadd", queues_key(self.prefix), *physical)
             ids = [self._queue_call(pipe, call) for call in chunk]
             try:
                 replies = pipe.execute(self.wait_replicas, max(1, self.wait_timeout_ms))
@@ -204,27 +248,38 @@ class Client:
 
     def cancel(self, execution_id: str, queue: str = DEFAULT_QUEUE) -> str:
         """Remove parked or queued work; returns parked, queued, running or missing."""
-        k = self.keys(queue)
-        state = self._cancel(
-            self.redis, [k.stream, k.due, k.run(execution_id)], [GROUP, execution_id]
-        )
+        found = "missing"
+        for shard in self._shards_for(queue, execution_id):
+            k = self.keys(shard)
+            state = self._cancel(
+                self.redis, [k.stream, k.due, k.run(execution_id)], [GROUP, execution_id]
+            )
+            found = state.decode() if isinstance(state, bytes) else str(state)
+            if found != "missing":
+                break
         self.backend.notify()
-        return state.decode() if isinstance(state, bytes) else str(state)
+        return found
 
     def execution_record(self, execution_id: str, queue: str = DEFAULT_QUEUE) -> dict[str, str]:
-        raw = self.redis.hgetall(self.keys(queue).run(execution_id))
+        raw: dict[bytes, bytes] = {}
+        for shard in self._shards_for(queue, execution_id):
+            raw = self.redis.hgetall(self.keys(shard).run(execution_id))
+            if raw:
+                break
         return {k.decode(): v.decode("utf-8", "replace") for k, v in raw.items()}
 
     def queues(self) -> list[str]:
         return sorted(q.decode() for q in self.redis.smembers(queues_key(self.prefix)))
 
     def ensure_group(self, queue: str) -> None:
-        """Create the stream and its consumer group (from the start, so nothing is skipped)."""
-        try:
-            self.redis.xgroup_create(self.keys(queue).stream, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        """Create the stream and its consumer group (from the start, so nothing is skipped);
+        of every shard, for a sharded queue."""
+        for shard in self.shard_queues(queue):
+            try:
+                self.redis.xgroup_create(self.keys(shard).stream, GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
 
 
 __all__ = [

@@ -6,7 +6,8 @@ installed. fakeredis returns at once from ``XREADGROUP BLOCK``, so on memory the
 on a local condition that every enqueue in this process signals instead of spinning.
 
 Sentinel URLs (Celery's ``sentinel://…;…`` and ``redis+sentinel://``) are read in
-``sentinel``, Celery's TLS options (``broker_use_ssl`` and the URL query form) in ``tls``.
+``sentinel``, Redis Cluster's ``redis+cluster://h1:p1,h2:p2`` in ``cluster``, Celery's TLS
+options (``broker_use_ssl`` and the URL query form) in ``tls``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from urllib.parse import urlparse
 
 import redis
 
-from . import sentinel, tls
+from . import cluster, sentinel, tls
 
 _memory_servers: dict[str, Any] = {}
 _memory_signals: dict[str, threading.Condition] = {}
@@ -45,6 +46,7 @@ class Backend:
     url: str
     client: RedisClient
     is_memory: bool = False
+    is_cluster: bool = False
     _signal: threading.Condition | None = field(default=None, repr=False)
     _reopen: Callable[[], Backend] | None = field(default=None, repr=False)
     _closers: list[Callable[[], None]] = field(default_factory=list, repr=False)
@@ -121,10 +123,10 @@ def connect(
         parsed = urlparse(url)
         name = (parsed.netloc + parsed.path).strip("/") or "default"
         return _memory_backend(url, name)
-    if scheme not in ("redis", "rediss", "unix", "sentinel", "redis+sentinel"):
+    if scheme not in ("redis", "rediss", "unix", "sentinel", "redis+sentinel", *cluster.SCHEMES):
         raise ValueError(
             f"unsupported broker URL scheme {scheme!r} in {url!r}: use redis://, rediss://, "
-            "unix://, sentinel://, redis+sentinel:// or memory://"
+            "unix://, sentinel://, redis+sentinel://, redis+cluster:// or memory://"
         )
 
     def reopen() -> Backend:
@@ -139,7 +141,7 @@ def connect(
 
     bare_url, url_tls = tls.split_url(url)
     tls_options = tls.ssl_kwargs(tls.merged(url_tls, ssl))
-    if tls_options is None and scheme == "rediss":
+    if tls_options is None and scheme in ("rediss", "rediss+cluster"):
         tls_options = {}
     if tls_options is not None and scheme == "unix":
         raise ValueError(f"TLS options do not apply to a unix socket: {url!r}")
@@ -155,6 +157,9 @@ def connect(
             bare_url, transport_options=transport_options, tls=tls_options, pool_options=options
         )
         return Backend(url=url, client=client, _reopen=reopen, _closers=[manager.close])
+    if cluster.is_cluster_url(url):
+        client = cluster.open_cluster(bare_url, pool_options=options, tls=tls_options)
+        return Backend(url=url, client=client, is_cluster=True, _reopen=reopen)
     if tls_options is not None:
         options.update(tls_options, connection_class=redis.SSLConnection)
     pool = redis.BlockingConnectionPool.from_url(bare_url, **options)

@@ -20,15 +20,15 @@ from .lua import Arg, Pipeline, Script
 from .scripts import ADD
 
 _TAKE = """
--- KEYS[4]: the foreign list or hash, KEYS[5]: the hash's index (or the list again)
--- ARGV[13]: 'list' or 'indexed', ARGV[14]: the list item or the hash field,
--- ARGV[15]: for 'indexed', the latest index score an item may have to be taken
-local src, idx, kind, item = KEYS[4], KEYS[5], ARGV[13], ARGV[14]
+-- KEYS[4]: ADD's once token, KEYS[5]: the foreign list or hash, KEYS[6]: the hash's index
+-- (or the list again). ARGV[12]: 'list' or 'indexed', ARGV[13]: the list item or the hash
+-- field, ARGV[14]: for 'indexed', the latest index score an item may have to be taken
+local src, idx, kind, item = KEYS[5], KEYS[6], ARGV[12], ARGV[13]
 if kind == 'list' then
   if redis.call('LREM', src, -1, item) == 0 then return {'gone', '', '', ''} end
 else
   local score = tonumber(redis.call('ZSCORE', idx, item) or '0')
-  if score > tonumber(ARGV[15]) then return {'gone', '', '', ''} end
+  if score > tonumber(ARGV[14]) then return {'gone', '', '', ''} end
   if redis.call('HDEL', src, item) == 0 then return {'gone', '', '', ''} end
   redis.call('ZREM', idx, item)
 end
@@ -91,6 +91,11 @@ class HandOverBatch:
     item was not there); ``give``: True when the work left this engine."""
 
     def __init__(self, docket: Docket) -> None:
+        if docket.backend.is_cluster:
+            raise NotImplementedError(
+                "hand-over between Celery's lists and the engine's streams is not supported on "
+                "Redis Cluster: each step would touch two slots"
+            )
         self.docket = docket
         self._pipe = Pipeline(docket.redis)
         self._queues: set[str] = set()
@@ -122,13 +127,15 @@ class HandOverBatch:
             1,
             "",
             GROUP,
-            once,
             once_ttl_ms,
             source.kind,
             source.item,
             repr(source.max_score),
         ]
-        self._pipe.script(_take, [k.stream, k.due, k.run(execution_id), source.key, index], args)
+        if not once:
+            raise ValueError("a hand-over take needs a once token")
+        keys = [k.stream, k.due, k.run(execution_id), once, source.key, index]
+        self._pipe.script(_take, keys, args)
         self._steps += 1
 
     def give(self, work: Waiting, target_list: str, payload: str | bytes, forget: str) -> None:

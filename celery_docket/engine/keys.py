@@ -52,6 +52,17 @@ class QueueKeys:
         """Pub/sub channel told when a new earliest due time is parked."""
         return f"{self.tag}:wake"
 
+    def once(self, token: str) -> str:
+        """A send-once token's key on Redis Cluster: under the queue's tag, so ``ADD`` sets it
+        in the queue's slot (a single server uses the token itself as the key)."""
+        return f"{self.tag}:once:{token}"
+
+    @property
+    def outbox(self) -> str:
+        """Cluster only: results committed with their acks, not yet copied to their own key
+        (another slot). Hash ``v:<result key>`` -> value, ``m:<result key>`` -> metadata."""
+        return f"{self.tag}:outbox"
+
     @property
     def fates(self) -> str:
         """Hash msgid -> reason, written by a supervisor that killed the message's runner."""

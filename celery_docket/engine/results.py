@@ -19,6 +19,7 @@ from typing import Any
 
 import redis
 
+from .cluster import mget
 from .connection import Backend
 from .errors import ResultTimeout
 from .keys import result_key
@@ -49,7 +50,7 @@ class ResultStore:
     def get_many(self, execution_ids: list[str]) -> list[bytes | None]:
         if not execution_ids:
             return []
-        values = self.backend.client.mget([self.key(i) for i in execution_ids])
+        values = mget(self.backend.client, [self.key(i) for i in execution_ids])
         return [None if v is None else bytes(v) for v in values]
 
     def set(self, execution_id: str, value: bytes, ttl_ms: int | None) -> None:
@@ -60,7 +61,7 @@ class ResultStore:
             pipe.set(key, value, px=ttl_ms)
         else:
             pipe.set(key, value)
-        pipe.publish(key, value)
+        pipe.execute_command("PUBLISH", key, value)  # publish() is refused in a cluster pipeline
         pipe.execute()
 
     def forget(self, execution_id: str) -> None:

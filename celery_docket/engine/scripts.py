@@ -1,4 +1,10 @@
-"""The engine's atomic Lua scripts. Each touches the keys of one queue only.
+"""The engine's atomic Lua scripts. Each touches the keys of one queue only (one Cluster slot).
+
+Every key a script touches is in KEYS, except run records (``<queue tag>:run:<id>``, built
+from the run prefix: same tag, same slot), whose ids are found inside the script; those are
+read before the script's first write, so on a cluster a record already moved by a slot
+migration fails the script with nothing written. On a cluster the commit scripts write
+results into the queue's outbox instead of their own keys (``outbox``).
 
 Stream entry fields: ``i`` execution id, ``n`` function name, ``b`` body, ``a`` attempt,
 ``k`` '1' when keyed, ``g`` generation of a keyed execution, ``p`` '1' when perpetual.
@@ -52,13 +58,13 @@ ADD = (
     + _PARK
     + _ENQUEUE
     + """
--- KEYS: stream, due, run key. ARGV: wake, id, fn, body, when_ms|'', keyed, replace,
---       attempt, perpetual, group, once token|'', once ttl ms
+-- KEYS: stream, due, run key, [once token key]. ARGV: wake, id, fn, body, when_ms|'',
+--       keyed, replace, attempt, perpetual, group, once ttl ms
 local stream, due, rk = KEYS[1], KEYS[2], KEYS[3]
 local wake, id, n, b, w = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local k, replace, a, p, group = ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[10]
-local once, once_ttl = ARGV[11] or '', ARGV[12] or ''
-if once ~= '' then
+local once, once_ttl = KEYS[4], ARGV[11] or ''
+if once then
   -- at most one add per token, ever (within its TTL): chord bodies, fan-in triggers
   if not redis.call('SET', once, id, 'NX', 'PX', once_ttl) then
     return {'exists', 'done', '', ''}
@@ -105,11 +111,17 @@ MOVE = (
     + """
 -- KEYS: due, stream. ARGV: run key prefix, limit. Moves due executions to the stream.
 -- Returns {moved, head due ms or -1, now ms, now's microseconds past that ms}.
+-- Every run record is read before the first write: on a cluster, a record already moved
+-- by a slot migration fails the script here, with nothing written yet.
 local due, stream, prefix, limit = KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2])
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(ids) do
+local recs = {}
+for i, id in ipairs(ids) do
+  recs[i] = redis.call('HMGET', prefix .. id, 'n', 'b', 'a', 'k', 'g', 'p')
+end
+for i, id in ipairs(ids) do
   local rk = prefix .. id
-  local r = redis.call('HMGET', rk, 'n', 'b', 'a', 'k', 'g', 'p')
+  local r = recs[i]
   if r[1] then
     enqueue(stream, rk, id, r[1], r[2] or '', r[3] or '1', r[4] or '', r[5] or '1', r[6] or '')
     if r[4] ~= '1' then redis.call('DEL', rk) end
@@ -127,16 +139,27 @@ COMPLETE = (
     + _PARK
     + _ENQUEUE
     + """
--- KEYS: stream, due, dead. ARGV: group, consumer, run prefix, wake, queue, then per entry
+-- KEYS: stream, due, dead, [outbox]. With an outbox (Redis Cluster: the result key is in
+-- another slot) results go into it instead of their own keys (see outbox.py).
+-- ARGV: group, consumer, run prefix, wake, queue, then per entry
 -- the values of one entries.CommitEntry: msgid, id, keyed, gen, action (ack|again|dead),
 -- when_ms, body, attempt, fn, reason, result_key, result_value, result_ttl_ms (0: no
 -- expiry), fence. Returns 1
 -- (committed) or 0 (stale) per entry: with fence '1', a runner that lost its lease (the
 -- entry is no longer pending under its name) cannot commit a second outcome.
-local stream, due, dead = KEYS[1], KEYS[2], KEYS[3]
+local stream, due, dead, outbox = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local group, consumer, prefix, wake, queue = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
 local j = 6
+if outbox then
+  -- a cluster: touch every run record before the first write, so a record a slot migration
+  -- already moved fails the script with nothing written (the commit is retried)
+  local c = 6
+"""
+    + COMMIT_LAYOUT.unpack("c")
+    + """    redis.call('EXISTS', prefix .. id)
+  end
+end
 """
     + COMMIT_LAYOUT.unpack()
     + """  local ok = true
@@ -146,8 +169,12 @@ local j = 6
   end
   if ok then
     if rkey ~= '' then
-      if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
-      redis.call('PUBLISH', rkey, rval)
+      if outbox then
+        redis.call('HSET', outbox, 'v:' .. rkey, rval, 'm:' .. rkey, mid .. ' ' .. rttl .. ' ' .. string.format('%d', now))
+      else
+        if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
+        redis.call('PUBLISH', rkey, rval)
+      end
     end
     local rk = prefix .. id
     local live = true
@@ -203,30 +230,40 @@ return lost
 HANDBACK = """
 -- KEYS: stream. ARGV: group, consumer, run prefix, msgids... Re-adds entries this consumer
 -- read but never started, so other workers take them at once instead of after a lease.
+-- Reads first (a cluster: a run record moved by a slot migration fails before any write).
 local stream, group, consumer, prefix = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local n = 0
+local mine, seen = {}, {}
 for j = 4, #ARGV do
   local mid = ARGV[j]
   local pend = redis.call('XPENDING', stream, group, mid, mid, 1)
-  if #pend == 1 and pend[1][2] == consumer then
+  if #pend == 1 and pend[1][2] == consumer and not seen[mid] then
+    seen[mid] = true
     local e = redis.call('XRANGE', stream, mid, mid)
+    local fields, rk = false, false
     if #e == 1 then
-      local fields = e[1][2]
-      local nid = redis.call('XADD', stream, '*', unpack(fields))
+      fields = e[1][2]
       for f = 1, #fields, 2 do
         if fields[f] == 'k' and fields[f+1] == '1' then
           for h = 1, #fields, 2 do
-            if fields[h] == 'i' then redis.call('HSET', prefix .. fields[h+1], 'm', nid) end
+            if fields[h] == 'i' then rk = prefix .. fields[h+1] end
           end
         end
       end
+      if rk then redis.call('EXISTS', rk) end
     end
-    redis.call('XACK', stream, group, mid)
-    redis.call('XDEL', stream, mid)
-    n = n + 1
+    mine[#mine + 1] = {mid, fields, rk}
   end
 end
-return n
+for _, m in ipairs(mine) do
+  local mid, fields, rk = m[1], m[2], m[3]
+  if fields then
+    local nid = redis.call('XADD', stream, '*', unpack(fields))
+    if rk then redis.call('HSET', rk, 'm', nid) end
+  end
+  redis.call('XACK', stream, group, mid)
+  redis.call('XDEL', stream, mid)
+end
+return #mine
 """
 
 CANCEL = """
@@ -254,18 +291,26 @@ return 'queued'
 
 ACK_FAST = (
     """
--- KEYS: stream. ARGV: group, then per entry the values of one entries.FastAck: msgid,
+-- KEYS: stream, [outbox] (as COMPLETE's). ARGV: group, then per entry the values of one
+-- entries.FastAck: msgid,
 -- result_key, result_value, result_ttl_ms. For plain acks of entries read less than half a lease ago (no other worker
 -- can have claimed them yet). XACK answers 1 only for the first ack of an entry, so at most
 -- one outcome is ever committed; returns 1 (committed) or 0 per entry.
-local stream, group = KEYS[1], ARGV[1]
+local stream, outbox, group = KEYS[1], KEYS[2], ARGV[1]
 local out, gone = {}, {}
+local now
 local j = 2
 """
     + FAST_ACK_LAYOUT.unpack()
     + """  if redis.call('XACK', stream, group, mid) == 1 then
     gone[#gone + 1] = mid
-    if rkey ~= '' then
+    if rkey ~= '' and outbox then
+      if not now then
+        local t = redis.call('TIME')
+        now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+      end
+      redis.call('HSET', outbox, 'v:' .. rkey, rval, 'm:' .. rkey, mid .. ' ' .. rttl .. ' ' .. string.format('%d', now))
+    elseif rkey ~= '' then
       if rttl == '0' then redis.call('SET', rkey, rval) else redis.call('SET', rkey, rval, 'PX', rttl) end
       redis.call('PUBLISH', rkey, rval)
     end
@@ -299,7 +344,9 @@ if start == '' then
   end
 end
 local entries = redis.call('XRANGE', stream, start, '+', 'COUNT', limit)
-local removed, last, gone = 0, '', {}
+-- All reads (run records included) come before the first write: on a cluster, a record a
+-- slot migration already moved fails the script with nothing written.
+local removed, last, gone, forget = 0, '', {}, {}
 for _, e in ipairs(entries) do
   last = e[1]
   local f = e[2]
@@ -312,26 +359,27 @@ for _, e in ipairs(entries) do
   if not perpetual then
     gone[#gone + 1] = e[1]
     if keyed and id and redis.call('HGET', prefix .. id, 'm') == e[1] then
-      redis.call('DEL', prefix .. id)
+      forget[#forget + 1] = prefix .. id
     end
   end
 end
+local unpark = {}
+if ARGV[3] == '' then
+  local ids = redis.call('ZRANGE', due, 0, -1)
+  for _, id in ipairs(ids) do
+    if redis.call('HGET', prefix .. id, 'p') ~= '1' then unpark[#unpark + 1] = id end
+  end
+end
+for _, rk in ipairs(forget) do redis.call('DEL', rk) end
 for i = 1, #gone, 500 do
   redis.call('XDEL', stream, unpack(gone, i, math.min(i + 499, #gone)))
 end
 removed = #gone
-local parked = 0
-if ARGV[3] == '' then
-  local ids = redis.call('ZRANGE', due, 0, -1)
-  for _, id in ipairs(ids) do
-    if redis.call('HGET', prefix .. id, 'p') ~= '1' then
-      redis.call('ZREM', due, id)
-      redis.call('DEL', prefix .. id)
-      parked = parked + 1
-    end
-  end
+for _, id in ipairs(unpark) do
+  redis.call('ZREM', due, id)
+  redis.call('DEL', prefix .. id)
 end
-return {removed, last, #entries, parked}
+return {removed, last, #entries, #unpark}
 """
 
 PARKED = """

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .cluster import mget
 from .keys import GROUP, heartbeat_key, workers_key
 from .lua import Script
 from .scripts import PARKED
@@ -38,7 +39,7 @@ def heartbeats(docket: Docket) -> list[dict[str, Any]]:
     members = [_text(m) for m in r.zrange(index, 0, -1)]
     if not members:
         return []
-    values = r.mget([heartbeat_key(docket.prefix, m) for m in members])
+    values = mget(r, [heartbeat_key(docket.prefix, m) for m in members])
     out: list[dict[str, Any]] = []
     gone: list[str] = []
     for member, raw in zip(members, values, strict=True):

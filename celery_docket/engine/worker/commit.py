@@ -2,17 +2,20 @@
 
 The committer thread takes every outcome that is ready (threads: from the executors; solo:
 from the reader, as soon as each task returns) and commits them together; a commit is
-retried until Redis takes it, never dropped.
+retried until Redis takes it, never dropped. On Redis Cluster results are committed into
+the queue's outbox and copied to their keys right after (``outbox``).
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from ..entries import CommitEntry, FastAck
 from ..keys import GROUP
 from ..lua import Pipeline
 from ..messages import Delivery, Outcome
+from ..outbox import Pending, deliver
 from .state import RECOVERABLE, WorkerState, log
 
 
@@ -66,6 +69,7 @@ class Committing(WorkerState):
                     fast.setdefault(d.queue, []).append((d, o))
                 else:
                     full.setdefault(d.queue, []).append((d, o, not early))
+        cluster = self.docket.backend.is_cluster
         pipe = Pipeline(self.redis)
         order: list[list[tuple[Delivery, Outcome]]] = []
         for q, items in fast.items():
@@ -73,14 +77,15 @@ class Committing(WorkerState):
             args: list[str | bytes | int | float] = [GROUP]
             for d, o in items:
                 args += FastAck.of(d, o)
-            pipe.script(self._ack_fast, [k.stream], args)
+            pipe.script(self._ack_fast, [k.stream, k.outbox] if cluster else [k.stream], args)
             order.append(items)
         for q, entries in full.items():
             k = self.keys.get(q) or self.docket.keys(q)
             args = [GROUP, self.consumer, k.run_prefix, k.wake, q]
             for d, o, fence in entries:
                 args += CommitEntry.of(d, o, fence=fence)
-            pipe.script(self._complete, [k.stream, k.due, k.dead], args)
+            keys = [k.stream, k.due, k.dead]
+            pipe.script(self._complete, [*keys, k.outbox] if cluster else keys, args)
             order.append([(d, o) for d, o, _f in entries])
         fated = [d for d, _o in done if d.fate is not None]
         for d in fated:
@@ -91,6 +96,8 @@ class Committing(WorkerState):
             for d, _o in done:
                 self._inflight.pop(d.message_id, None)
                 self._ran.discard(d.message_id)
+        if cluster:
+            self._copy_results(order, replies)
         hooks = self.hooks
         watched = bool(hooks.after_commit or hooks.after_retry or hooks.after_dead_letter)
         for items, reply in zip(order, replies, strict=True):
@@ -108,6 +115,24 @@ class Committing(WorkerState):
                     self._after_commit(d, o, ok)
         if any(o.action == "again" for _d, o in done):
             self.docket.backend.notify()
+
+    def _copy_results(
+        self, order: list[list[tuple[Delivery, Outcome]]], replies: list[Any]
+    ) -> None:
+        """Cluster: copy the results just committed into outboxes to their own keys. A
+        failure leaves them in the outbox for a keeper's sweep; the commit itself stands."""
+        items: list[Pending] = []
+        for batch, reply in zip(order, replies, strict=True):
+            for (d, o), committed in zip(batch, reply, strict=True):
+                r = o.result
+                if r is not None and int(committed):
+                    outbox = (self.keys.get(d.queue) or self.docket.keys(d.queue)).outbox
+                    ttl = max(0, int(r.ttl_ms))
+                    items.append(Pending(outbox, r.key, r.value, ttl, d.message_id))
+        try:
+            deliver(self.redis, items)
+        except RECOVERABLE as exc:
+            log.warning("worker: result copy failed (%s); the keeper's sweep finishes it", exc)
 
     def _after_commit(self, d: Delivery, o: Outcome, committed: bool) -> None:
         hooks = self.hooks

@@ -78,17 +78,19 @@ class Worker(Reading, Executing, Committing, Moving, LeaseKeeping):
         return [q for q in self.keys if q not in self._paused]
 
     def add_queue(self, queue: str) -> None:
-        """Start (or resume) consuming ``queue``."""
-        if queue not in self.keys:
-            self.docket.ensure_group(queue)
-            self.keys = {**self.keys, queue: self.docket.keys(queue)}
-        self._paused.discard(queue)
+        """Start (or resume) consuming ``queue`` (every shard of a sharded one)."""
+        for q in self.docket.shard_queues(queue):
+            if q not in self.keys:
+                self.docket.ensure_group(q)
+                self.keys = {**self.keys, q: self.docket.keys(q)}
+            self._paused.discard(q)
         self.docket.backend.notify()
 
     def pause_queue(self, queue: str) -> None:
         """Stop reading ``queue``; what was already delivered from it finishes normally."""
-        if queue in self.keys:
-            self._paused.add(queue)
+        for q in self.docket.shard_queues(queue):
+            if q in self.keys:
+                self._paused.add(q)
 
     def deliveries(self) -> list[tuple[Delivery, float | None]]:
         """Every delivery held now and not finished, with the wall-clock time its handler

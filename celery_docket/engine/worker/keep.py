@@ -15,6 +15,7 @@ import socket
 import time
 from typing import Any
 
+from .. import outbox
 from ..keys import GROUP, heartbeat_key
 from ..keys import workers_key as workers_key  # re-exported: engine.worker exports it
 from ..messages import Delivery
@@ -274,6 +275,17 @@ class LeaseKeeping(WorkerState):
             if fate is not None:
                 d.fate = text(fate)
 
+    def _sweep_outboxes(self) -> None:
+        """Cluster: finish results a dead worker committed but never copied (``outbox``)."""
+        now = time.monotonic()
+        if now - getattr(self, "_swept_at", 0.0) < outbox.SWEEP_AFTER_MS / 2000.0:
+            return
+        self._swept_at = now
+        outboxes = [k.outbox for k in self.keys.values()]
+        copied = outbox.sweep(self.redis, outboxes, older_than_ms=outbox.SWEEP_AFTER_MS)
+        if copied:
+            log.warning("worker: copied %d result(s) a stopped worker left in an outbox", copied)
+
     def _keeper_loop(self) -> None:
         """Runs until the worker has fully stopped: a graceful drain longer than the lease
         must keep its leases, or another worker would run the same entries again."""
@@ -286,6 +298,8 @@ class LeaseKeeping(WorkerState):
                 if self.stopping:
                     continue
                 self._reclaim_expired()
+                if self.docket.backend.is_cluster:
+                    self._sweep_outboxes()
                 if time.monotonic() - last_perpetual > self.settings.perpetual_refresh_seconds:
                     self._assert_perpetuals()
                     last_perpetual = time.monotonic()

@@ -51,7 +51,12 @@ class Reading(WorkerState):
             return []
         block = None if self.docket.backend.is_memory else self.settings.block_ms
         try:
-            reply = self.redis.xreadgroup(GROUP, self.consumer, streams, count=count, block=block)
+            if self.docket.backend.is_cluster and len(streams) > 1:
+                reply = self._read_slots(streams, count, block)
+            else:
+                reply = self.redis.xreadgroup(
+                    GROUP, self.consumer, streams, count=count, block=block
+                )
         except redis.ResponseError as exc:
             if "NOGROUP" in str(exc):
                 log.warning("worker: consumer group missing (Redis lost data?); recreating")
@@ -77,6 +82,28 @@ class Reading(WorkerState):
         if not out and self.docket.backend.is_memory:
             self.docket.backend.wait_local(self.settings.block_ms / 1000.0)
         return out
+
+    def _read_slots(self, streams: dict[str, str], count: int, block: int | None) -> Any:
+        """Cluster: one XREADGROUP may name streams of one slot only. Read every queue at
+        once (a pipeline, split per node); when all are empty, block on one queue, taking
+        them in turn, for a share of the block time, so each is looked at within about
+        ``block_ms``."""
+        names = list(streams)
+        turn = getattr(self, "_read_turn", 0) % len(names)
+        self._read_turn = turn + 1
+        order = names[turn:] + names[:turn]
+        shares = [
+            count // len(order) + (1 if i < count % len(order) else 0) for i in range(len(order))
+        ]
+        pipe = self.redis.pipeline(transaction=False)
+        for name, share in zip(order, shares, strict=True):
+            if share:  # the shares add up to ``count``: never more than the free slots
+                pipe.xreadgroup(GROUP, self.consumer, {name: ">"}, count=share)
+        found = [r for rs in pipe.execute() for r in (rs or [])]
+        if found or block is None:
+            return found
+        wait = max(50, block // len(names))
+        return self.redis.xreadgroup(GROUP, self.consumer, {order[0]: ">"}, count=count, block=wait)
 
     def _reader_loop(self) -> None:
         batch_size = self.settings.batch_size()

@@ -35,8 +35,17 @@ from .settings import Handler, PerpetualSpec, WorkerSettings
 
 log = logging.getLogger("celery_docket.engine.worker")
 
-RECOVERABLE = (redis.ConnectionError, redis.TimeoutError, OSError)
-"""Errors a loop survives by waiting and trying again (Redis restarting, a network blip)."""
+RECOVERABLE = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
+    redis.exceptions.ClusterError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.AskError,
+    redis.exceptions.SlotNotCoveredError,
+)
+"""Errors a loop survives by waiting and trying again (Redis restarting, a network blip; on
+a cluster, a slot moving or a failover that outlasted redis-py's own redirect retries)."""
 
 
 @dataclass
@@ -70,7 +79,10 @@ class WorkerState:
         base = self.settings.name or f"docket@{socket.gethostname()}"
         self.node = base
         self.consumer = f"{base}:{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.keys: dict[str, QueueKeys] = {q: docket.keys(q) for q in self.settings.queues}
+        self.keys: dict[str, QueueKeys] = {
+            q: docket.keys(q) for lq in self.settings.queues for q in docket.shard_queues(lq)
+        }
+        """Physical queues (a sharded queue's ``q#i``), as deliveries name them."""
         self.redis: Any = docket.redis
         self._complete = Script(COMPLETE)
         self._ack_fast = Script(ACK_FAST)
