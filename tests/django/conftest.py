@@ -96,9 +96,10 @@ def db_env(request: pytest.FixtureRequest, _migrated: dict, tmp_path: Path) -> d
 
 
 @pytest.fixture
-def env(db_env: dict[str, str], redis_server_url: str) -> dict[str, str]:
-    """A migrated database, a real Redis and a key prefix of this test's own."""
-    return {**db_env, "TEST_BROKER_URL": redis_server_url, "TEST_KEY_PREFIX": uuid.uuid4().hex[:10]}
+def env(db_env: dict[str, str], redis_server_url: str, prefix: str) -> dict[str, str]:
+    """A migrated database, a real Redis and a key prefix of this test's own (its keys are
+    deleted after the test by the ``prefix`` fixture)."""
+    return {**db_env, "TEST_BROKER_URL": redis_server_url, "TEST_KEY_PREFIX": prefix}
 
 
 class WorkerProcess:
