@@ -18,8 +18,9 @@ import redis
 from redis.crc import key_slot
 
 from celery_docket import Celery
-from celery_docket.control import dead_entries, known_queues, queue_overview
+from celery_docket.control import dead_entries, known_queues, queue_overview, replay_dead
 from celery_docket.engine.keys import QueueKeys
+from celery_docket.exceptions import Reject
 from celery_docket.worker import WorkController
 from tests.cluster import ClusterTopology
 from tests.topology import wait_for
@@ -158,6 +159,48 @@ def test_a_facade_queue_of_three_shards_on_three_masters(
         for a in [producer, *apps]:
             a.close()
         ledger.close()
+
+
+def test_dead_letters_revoke_and_scheduled_see_a_sharded_queue_as_one() -> None:
+    """memory://: what the control commands read of a sharded queue comes from every shard."""
+    app = Celery(f"s{uuid.uuid4().hex[:6]}", broker=f"memory://{uuid.uuid4().hex[:8]}")
+    app.conf.update(docket_queue_shards={"celery": SHARDS}, task_ignore_result=True)
+    ran: list[int] = []
+
+    @app.task(name="sh.refuse")
+    def refuse(n: int) -> None:
+        ran.append(n)
+        if len(ran) <= 12:
+            raise Reject("no", requeue=False)
+
+    with pytest.raises(ValueError, match="int >= 1"):
+        bad = Celery("bad", broker="memory://bad", set_as_current=False)
+        bad.conf.docket_queue_shards = {"celery": "3"}
+        bad.docket
+    parked = [refuse.apply_async((n,), countdown=300).id for n in range(6)]
+    assert len({app.docket.shard_of("celery", i) for i in parked}) > 1
+    w = WorkController(app, pool="threads", concurrency=2, setup_logging=False).start_in_thread()
+    try:
+        scheduled = app.control.inspect().scheduled() or {}
+        assert sorted(e["request"]["id"] for v in scheduled.values() for e in v) == sorted(parked)
+        app.control.revoke(parked)
+        wait_for(
+            lambda: queue_overview(app, ["celery"])["queues"]["celery"]["scheduled"] == 0,
+            5,
+            "the revoked tasks to leave every shard",
+        )
+        for n in range(12):
+            refuse.delay(n)
+        dead = wait_for(lambda: len(dead_entries(app)) == 12 and dead_entries(app), 10, "dead")
+        assert {d.queue for d in dead} == set(app.docket.shard_queues("celery"))
+        assert queue_overview(app, ["celery"])["queues"]["celery"]["dead"] == 12
+        replayed, skipped = replay_dead(app, dead)
+        assert len(replayed) == 12 and not skipped
+        wait_for(lambda: len(ran) == 24, 10, "the replays to run")
+        assert dead_entries(app) == []
+    finally:
+        w.stop()
+        app.close()
 
 
 # -- a master killed under load ----------------------------------------------------------------
