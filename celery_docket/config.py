@@ -29,6 +29,10 @@ Settings of our own (namespace ``docket_``), all optional:
 ``docket_enqueue_wait_replicas`` (default 0), ``docket_enqueue_wait_timeout`` (default 1 s)
     Durable enqueue: each publish waits (Redis ``WAIT``) until this many replicas have it,
     and raises if they do not confirm in time. See docs/scaling.md.
+``docket_queue_shards`` (default ``{}``)
+    Sharded queues: ``{"celery": 3}`` spreads ``celery`` over three streams with their own
+    hash tags (three masters on a Redis Cluster); inspection, purge and dead letters show it
+    as one queue. See docs/scaling.md.
 ``docket_envelope_version`` (default 2)
     The task message envelope that publishers and retries write. Version 2 leaves Celery's
     defaults out (about a quarter of the bytes in Redis); set 1 while workers older than

@@ -221,6 +221,7 @@ DOCKET_DEFAULTS: dict[str, Any] = {
     "docket_enqueue_wait_replicas": 0,
     "docket_enqueue_wait_timeout": 1.0,
     "docket_envelope_version": 2,
+    "docket_queue_shards": {},
     "task_default_retry_delay": 180,
 }
 

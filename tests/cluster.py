@@ -1,8 +1,9 @@
 """A throwaway 3-master Redis Cluster on loopback ports, for the cluster topology tests.
 
 Each node is a ``RedisServer`` (its own port and data dir, stopped by its own pid) started
-with ``--cluster-enabled yes``; ``redis-cli --cluster create`` assigns the slots and the
-launcher waits until every node reports ``cluster_state:ok``.
+with ``--cluster-enabled yes``; ``redis-cli --cluster create`` assigns the slots (and, with
+``replicas=1``, a replica to each master) and the launcher waits until every node reports
+``cluster_state:ok``. ``kill_master`` is the failover test's ``kill -9``.
 """
 
 from __future__ import annotations
@@ -44,10 +45,14 @@ def _free(port: int) -> bool:
 
 @dataclass
 class ClusterTopology:
-    """Three masters, no replicas; ``url`` is the ``redis+cluster://`` form naming all."""
+    """Three masters (and ``replicas`` replicas of each); ``url`` is the ``redis+cluster://``
+    form naming every node."""
 
     size: int = 3
+    replicas: int = 0
+    node_timeout_ms: int = 5000
     nodes: list[RedisServer] = field(default_factory=list)
+    killed: list[RedisServer] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -58,17 +63,18 @@ class ClusterTopology:
         if cli is None:
             raise RuntimeError("redis-cli is not installed")
         try:
-            for _ in range(self.size):
+            for _ in range(self.size * (1 + self.replicas)):
                 node = RedisServer(port=cluster_port())
                 node.extra = [
                     "--cluster-enabled", "yes",
                     "--cluster-config-file", f"{node.directory}/nodes.conf",
-                    "--cluster-node-timeout", "5000",
+                    "--cluster-node-timeout", str(self.node_timeout_ms),
                 ]  # fmt: skip
                 self.nodes.append(node.start())
             addresses = [f"{HOST}:{n.port}" for n in self.nodes]
+            extra = ["--cluster-replicas", str(self.replicas)] if self.replicas else []
             subprocess.run(
-                [cli, "--cluster", "create", *addresses, "--cluster-yes"],
+                [cli, "--cluster", "create", *addresses, *extra, "--cluster-yes"],
                 check=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -81,10 +87,11 @@ class ClusterTopology:
         return self
 
     def wait_ok(self, timeout: float = 30.0) -> None:
-        """Until every node says ``cluster_state:ok`` (slots assigned and agreed)."""
+        """Until every live node says ``cluster_state:ok`` (slots assigned and agreed) and,
+        with replicas, every master has its replica attached (a failover needs one)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(self._ok(n) for n in self.nodes):
+            if all(self._ok(n) for n in self.nodes) and self._replicated():
                 return
             time.sleep(0.1)
         raise RuntimeError("the cluster did not reach cluster_state:ok")
@@ -100,6 +107,32 @@ class ClusterTopology:
             return str(info.get("cluster_state")) == "ok"
         text = info.decode() if isinstance(info, bytes) else str(info)
         return "cluster_state:ok" in text
+
+    def _replicated(self) -> bool:
+        if not self.replicas or self.killed:
+            return True
+        try:
+            with redis.Redis(HOST, self.nodes[0].port, socket_timeout=1) as r:
+                shards = r.execute_command("CLUSTER SLOTS")
+        except redis.RedisError:
+            return False
+        return len(shards) == self.size and all(len(s) >= 4 for s in shards)
+
+    def kill_master(self, master: RedisServer) -> RedisServer:
+        """``kill -9`` a master; returns its replica (to be promoted). Keeps its data dir for
+        ``stop`` to remove."""
+        with redis.Redis(HOST, master.port) as r:
+            rows = r.execute_command("CLUSTER SLOTS")
+        row = next(row for row in rows if int(row[2][1]) == master.port)
+        replica = next(n for n in self.nodes if n.port == int(row[3][1]))
+        master.kill()
+        self.nodes.remove(master)
+        self.killed.append(master)
+        return replica
+
+    def is_master(self, node: RedisServer) -> bool:
+        with redis.Redis(HOST, node.port, socket_timeout=1) as r:
+            return r.execute_command("INFO", "replication").get("role") == "master"
 
     def node_of(self, slot: int) -> RedisServer:
         """The master serving ``slot`` now."""
@@ -138,6 +171,7 @@ class ClusterTopology:
         return redis.RedisCluster(HOST, self.nodes[0].port)
 
     def stop(self) -> None:
-        for node in self.nodes:
+        for node in self.nodes + self.killed:
             node.remove()
         self.nodes = []
+        self.killed = []

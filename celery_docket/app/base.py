@@ -22,7 +22,7 @@ from ..keys import TASK_META_PREFIX
 from .duplicates import KEPT_FIRST, REPLACED, warn_duplicate
 from .publish import Publishing
 from .pydantic import PYDANTIC_OPTIONS, wrap_task_function
-from .redis_options import backend_options, broker_options, durable_enqueue
+from .redis_options import backend_options, broker_options, durable_enqueue, queue_shards
 from .requests import refuse_custom_request
 from .task import Task
 
@@ -450,6 +450,7 @@ class Celery(Publishing):
                         max_payload_bytes=int(self.conf.get("docket_max_payload_bytes")),
                         max_connections=max_connections,
                         pool_timeout=pool_timeout,
+                        shards=queue_shards(self.conf),
                     )
                     docket.wait_replicas, docket.wait_timeout_ms = durable_enqueue(self.conf)
                     self._docket = docket

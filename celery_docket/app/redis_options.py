@@ -31,3 +31,17 @@ def durable_enqueue(conf: Any) -> tuple[int, int]:
     replicas = int(conf.get("docket_enqueue_wait_replicas") or 0)
     timeout = float(conf.get("docket_enqueue_wait_timeout") or 1.0)
     return replicas, max(1, int(timeout * 1000))
+
+
+def queue_shards(conf: Any) -> dict[str, int]:
+    """``docket_queue_shards`` read strictly: a queue name to a shard count of at least 1
+    (a typo'd count must fail at start, not spread work over an unexpected number)."""
+    raw = conf.get("docket_queue_shards") or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"docket_queue_shards must map queue names to counts, not {raw!r}")
+    out: dict[str, int] = {}
+    for queue, count in raw.items():
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ValueError(f"docket_queue_shards[{queue!r}] must be an int >= 1, not {count!r}")
+        out[str(queue)] = count
+    return out

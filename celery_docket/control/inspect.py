@@ -190,7 +190,8 @@ class Inspect:
             owner: dict[str, str] = {}
             for n in sorted(everyone):
                 for q in everyone[n].queues:
-                    owner.setdefault(q, n)
+                    for shard in self.app.docket.shard_queues(q):
+                        owner.setdefault(shard, n)
             asks = [(q, i) for q in owner for i in sorted(missing)]
             records = snapshot.execution_records(self.app.docket, asks)
             for (q, i), record in zip(asks, records, strict=True):

@@ -39,9 +39,11 @@ def app_queues(app: Any) -> list[str]:
 
 
 def known_queues(app: Any) -> list[str]:
-    """Every queue that ever received work under the app's prefix, and the app's own."""
+    """Every queue that ever received work under the app's prefix, and the app's own; a
+    sharded queue once, by its own name (never its shards ``q#i``)."""
     try:
-        seen = app.docket.queues()
+        docket = app.docket
+        seen = [docket.logical_queue(q) for q in docket.queues()]
     except Exception:  # noqa: BLE001 - fall back to configuration only
         seen = []
     return sorted(set(seen) | set(app_queues(app)))
@@ -80,7 +82,7 @@ def queue_overview(app: Any, queues: Sequence[str] | None = None) -> dict[str, A
     running: dict[str, int] = {}
     for node in nodes.values():
         for t in node.active:
-            routed = str((t.get("delivery_info") or {}).get("routing_key"))
+            routed = docket.logical_queue(str((t.get("delivery_info") or {}).get("routing_key")))
             running[routed] = running.get(routed, 0) + 1
     out_queues: dict[str, Any] = {}
     for q in names:

@@ -136,7 +136,7 @@ def revoke_tasks(
     pipe.zremrangebyscore(revoked_key(prefix), "-inf", now)
     pipe.zremrangebyrank(revoked_key(prefix), 0, -(maxlen + 1))
     pipe.execute()
-    asks = [(q, i) for q in queues for i in ids]
+    asks = [(p, i) for q in queues for p in docket.shard_queues(q) for i in ids]
     found: dict[str, tuple[str, str, bytes | None]] = {}
     entries: list[tuple[str, str, str]] = []
     for (q, i), record in zip(asks, snapshot.execution_records(docket, asks), strict=True):

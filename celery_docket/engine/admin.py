@@ -84,7 +84,17 @@ def _int(value: Any, default: int) -> int:
 
 
 def dead_letters(docket: Docket, queue: str, count: int | None = None) -> list[DeadLetter]:
-    """The dead letters of ``queue``, newest first (at most ``count``)."""
+    """The dead letters of ``queue``, newest first (at most ``count``); a sharded queue's
+    shards merged, each letter naming its shard (where a replay puts it back)."""
+    out: list[DeadLetter] = []
+    for shard in docket.shard_queues(queue):
+        out.extend(_dead_letters(docket, shard, count))
+    if len(out) > 1:
+        out.sort(key=lambda d: tuple(int(p) for p in d.entry_id.split("-")), reverse=True)
+    return out[:count] if count is not None else out
+
+
+def _dead_letters(docket: Docket, queue: str, count: int | None) -> list[DeadLetter]:
     rows = docket.redis.xrevrange(docket.keys(queue).dead, "+", "-", count=count)
     out: list[DeadLetter] = []
     for entry_id, fields in rows:

@@ -121,6 +121,14 @@ class Client:
         n = self.shards.get(queue, 1)
         return [queue] if n <= 1 else [f"{queue}#{i}" for i in range(n)]
 
+    def logical_queue(self, queue: str) -> str:
+        """The queue a physical name belongs to: ``q`` for a shard ``q#i`` of a sharded
+        ``q``, else the name itself (what inspection shows, so shards read as one queue)."""
+        base, sep, index = queue.rpartition("#")
+        if sep and base in self.shards and index.isdigit():
+            return base
+        return queue
+
     def shard_of(self, queue: str, routing: str) -> str:
         """The shard of ``queue`` that ``routing`` (a key, once token or execution id) maps
         to, the same on every producer: a key's adds meet in one shard, so it stays

@@ -108,8 +108,24 @@ class QueueCounts:
 
 
 def queue_counts(docket: Docket, queues: Sequence[str]) -> dict[str, QueueCounts]:
-    """``QueueCounts`` of each queue, in two round trips."""
+    """``QueueCounts`` of each queue, in two round trips; a sharded queue's are the sums
+    over its shards, so it reads as one queue."""
     names = list(queues)
+    physical = {q: docket.shard_queues(q) for q in names}
+    flat = list(dict.fromkeys(p for q in names for p in physical[q]))
+    counts = _physical_counts(docket, flat)
+    return {
+        q: QueueCounts(
+            length=sum(counts[p].length for p in physical[q]),
+            parked=sum(counts[p].parked for p in physical[q]),
+            dead=sum(counts[p].dead for p in physical[q]),
+            pending=sum(counts[p].pending for p in physical[q]),
+        )
+        for q in names
+    }
+
+
+def _physical_counts(docket: Docket, names: list[str]) -> dict[str, QueueCounts]:
     pipe = docket.redis.pipeline(transaction=False)
     for q in names:
         k = docket.keys(q)
@@ -154,16 +170,19 @@ class ParkedEntry:
 
 
 def parked(docket: Docket, queue: str, limit: int = 10_000) -> list[ParkedEntry]:
-    """Parked executions of ``queue``, soonest first, in one round trip."""
-    k = docket.keys(queue)
-    flat = _parked_script(docket.redis, [k.due], [k.run_prefix, max(1, int(limit))])
+    """Parked executions of ``queue``, soonest first, in one round trip per shard (a
+    sharded queue's shards merged)."""
     out: list[ParkedEntry] = []
-    for j in range(0, len(flat), 4):
-        member, score, body, perpetual = flat[j : j + 4]
-        if not body:
-            continue
-        out.append(ParkedEntry(_text(member), float(score), bytes(body), perpetual == b"1"))
-    return out
+    for shard in docket.shard_queues(queue):
+        k = docket.keys(shard)
+        flat = _parked_script(docket.redis, [k.due], [k.run_prefix, max(1, int(limit))])
+        for j in range(0, len(flat), 4):
+            member, score, body, perpetual = flat[j : j + 4]
+            if not body:
+                continue
+            out.append(ParkedEntry(_text(member), float(score), bytes(body), perpetual == b"1"))
+    out.sort(key=lambda e: e.due_ms)
+    return out[: max(1, int(limit))]
 
 
 @dataclass(frozen=True)
@@ -221,18 +240,23 @@ def entries_added(docket: Docket, queues: Sequence[str]) -> dict[str, int | None
     """Every entry each queue's ready stream ever received (Redis 7's ``entries-added``;
     None where the server does not say, or the stream does not exist), in one round trip.
 
-    Two readings give rates: what came in, and what was done (added minus still held).
+    Two readings give rates: what came in, and what was done (added minus still held). A
+    sharded queue's is the sum over its shards (None if any shard does not say).
     """
     names = list(queues)
     if not names:
         return {}
+    flat = [(q, p) for q in names for p in docket.shard_queues(q)]
     pipe = docket.redis.pipeline(transaction=False)
-    for q in names:
-        pipe.xinfo_stream(docket.keys(q).stream)
+    for _q, p in flat:
+        pipe.xinfo_stream(docket.keys(p).stream)
     out: dict[str, int | None] = {}
-    for q, info in zip(names, pipe.execute(raise_on_error=False), strict=True):
+    for (q, _p), info in zip(flat, pipe.execute(raise_on_error=False), strict=True):
         value = info.get("entries-added") if isinstance(info, dict) else None
-        out[q] = int(value) if value is not None else None
+        if q not in out:
+            out[q] = int(value) if value is not None else None
+        elif out[q] is not None:
+            out[q] = None if value is None else int(out[q] or 0) + int(value)
     return out
 
 
