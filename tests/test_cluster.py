@@ -219,15 +219,17 @@ def test_a_perpetual_ticks_once_with_two_workers(cluster: ClusterTopology, prefi
     def tick() -> None:
         runs.append(time.time())
 
+    t0 = time.time()
     with (
         running(docket.worker(pool="solo", name="w1")),
         running(docket.worker(pool="solo", name="w2")),
     ):
         time.sleep(1.5)
+    elapsed = time.time() - t0  # start-up and shutdown included: ticks may run in both
     docket.close()
     gaps = [b - a for a, b in zip(runs, runs[1:])]
-    assert 4 <= len(runs) <= 9
-    assert min(gaps) >= 0.19
+    assert 4 <= len(runs) <= elapsed / 0.2 + 1, (len(runs), elapsed)
+    assert min(gaps) >= 0.19, gaps  # once per interval: two workers never both tick
 
 
 @pytest.mark.redis

@@ -55,8 +55,11 @@ def transport() -> Iterator[Recording]:
 
 
 @pytest.fixture
-def app(broker_url: str) -> Celery:
-    return Celery(f"s{uuid.uuid4().hex[:6]}", broker=broker_url, set_as_current=False)
+def app(broker_url: str, prefix: str) -> Iterator[Celery]:
+    a = Celery(f"s{uuid.uuid4().hex[:6]}", broker=broker_url, set_as_current=False)
+    a.conf.docket_key_prefix = prefix
+    yield a
+    a.close()
 
 
 def _run(app: Celery, wait: Any) -> None:
