@@ -76,8 +76,10 @@ class Moving(WorkerState):
                     pubsub.subscribe(*[k.wake for k in self.keys.values()])
                     subscribed = True
                 self._sleep_until(pubsub, self._move_due())
-            except RECOVERABLE as exc:
-                log.warning("worker: mover lost Redis (%s); retrying", exc)
+            except (*RECOVERABLE, TypeError) as exc:
+                # TypeError: redis-py's pub/sub reading a socket another thread just closed
+                # (a Sentinel failover resets the pool under it); the mover must outlive it
+                log.warning("worker: mover lost Redis (%r); retrying", exc)
                 subscribed = False
                 try:
                     pubsub.close()
