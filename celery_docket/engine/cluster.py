@@ -27,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from .addresses import host_port
+
 DEFAULT_PORT = 6379
 SCHEMES = ("redis+cluster", "rediss+cluster")
 
@@ -58,16 +60,7 @@ def parse_url(url: str) -> tuple[list[tuple[str, int]], str | None, str | None]:
     for chunk in hosts.split(","):
         if not chunk:
             continue
-        host, sep, port = chunk.rpartition(":")
-        if not sep:
-            host, port = chunk, ""
-        host = host.strip("[]")
-        if not host:
-            raise ValueError(f"cluster node without a host in {url!r}")
-        try:
-            nodes.append((host, int(port or DEFAULT_PORT)))
-        except ValueError:
-            raise ValueError(f"bad cluster node port {port!r} in {url!r}") from None
+        nodes.append(host_port(chunk, url, "cluster node", DEFAULT_PORT))
     if not nodes:
         raise ValueError(f"cluster URL names no node: {url!r}")
     db = parts.path.strip("/")

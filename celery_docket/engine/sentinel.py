@@ -27,6 +27,8 @@ import redis
 from redis import sentinel as redis_sentinel
 from redis.sentinel import SentinelConnectionPool, SentinelManagedSSLConnection
 
+from .addresses import host_port
+
 DEFAULT_PORT = 26379
 
 
@@ -74,16 +76,7 @@ class SentinelTarget:
 
 
 def _host_port(netloc: str, url: str) -> tuple[str, int]:
-    host, sep, port = netloc.rpartition(":")
-    if not sep:
-        host, port = netloc, ""
-    host = host.strip("[]")
-    if not host:
-        raise ValueError(f"sentinel address without a host in {url!r}")
-    try:
-        return host, int(port or DEFAULT_PORT)
-    except ValueError:
-        raise ValueError(f"bad sentinel port {port!r} in {url!r}") from None
+    return host_port(netloc, url, "sentinel address", DEFAULT_PORT)
 
 
 def _db(text: str, url: str) -> int:
